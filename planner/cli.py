@@ -1,0 +1,132 @@
+"""The `mdplan` command line: parse, call the library, print. No decisions live here.
+
+Every command's work is a function in the library (planner.estimate, planner.upload, ...) with typed
+arguments and a dataclass result; this module turns options into those arguments, prints the result
+for a person (rich, on stderr for progress) or as JSON (stdout), and maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from planner import __version__
+from planner.errors import EXIT_CODE_HELP, ExitCode, MdplanError
+from planner.sas import redact
+
+app = typer.Typer(
+    name="mdplan",
+    help=(
+        "Plan and carry out the transfer of a camera-trap image set to a MegaDetector team's Azure "
+        "container, or decide to mail a hard drive instead.\n\n" + EXIT_CODE_HELP
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+out = Console(soft_wrap=True, highlight=False)  # results (stdout)
+err = Console(stderr=True, soft_wrap=True, highlight=False)  # progress, warnings, errors (stderr)
+
+
+class _State:
+    debug = False
+
+
+state = _State()
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"mdplan {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full (redacted) tracebacks for unexpected errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    state.debug = debug
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, paths and datetimes as plain JSON values, with any signature redacted."""
+    import enum
+    from datetime import datetime
+    from pathlib import PurePath
+
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: to_jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        return redact(value)
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, code: ExitCode) -> None:
+    """Print one plain line to stderr and leave with `code`."""
+    err.print(f"mdplan: {redact(message)}", markup=False)
+    raise typer.Exit(int(code))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script: every outcome becomes one line and a documented exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        result = app(args=args, prog_name="mdplan", standalone_mode=False)
+    except MdplanError as e:
+        err.print(f"mdplan: {e}", markup=False)
+        return _exit(int(e.exit_code), argv)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("mdplan: interrupted. Re-run the same command to continue.", markup=False)
+        return _exit(int(ExitCode.INTERRUPTED), argv)
+    except typer.Exit as e:
+        return _exit(e.exit_code, argv)
+    except typer.TyperException as e:  # usage errors: unknown option, missing argument, bad value
+        where = f" Run `{e.ctx.command_path} --help` to see how it is used." if getattr(e, "ctx", None) else ""
+        msg = redact(e.format_message()).rstrip(".")
+        err.print(f"mdplan: {msg}.{where}", markup=False)
+        return _exit(int(ExitCode.BAD_INPUT), argv)
+    except Exception as e:  # a bug: still one line for the user, the traceback only with --debug
+        if state.debug:
+            err.print(redact(traceback.format_exc()), markup=False)
+        err.print(
+            f"mdplan: unexpected error ({type(e).__name__}: {redact(e)}). This is a bug in mdplan; "
+            "please report it with the output of the same command run with --debug.",
+            markup=False,
+        )
+        return _exit(1, argv)
+    code = result if isinstance(result, int) else 0
+    return _exit(code, argv)
+
+
+def _exit(code: int, argv: list[str] | None) -> int:
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+# Commands register themselves below, one function each, importing their library module lazily so
+# `mdplan --help` stays fast.
