@@ -1,16 +1,303 @@
-"""Container SAS URLs: parse, validate, and keep the signature out of everything we print or store."""
+"""Container SAS URLs: parse, validate, and keep the signature out of everything we print or store.
+
+A SAS URL is the user's password to the MegaDetector team's container. We read it once (argument,
+stdin or MDPLAN_SAS), check it is shaped like a container SAS, and from then on only print
+`SasUrl.redacted` / `SasUrl.display`. The raw query (with `sig`) goes to the Azure SDK and nowhere else.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TextIO
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+from planner.errors import BadInput
 
 REDACTED = "REDACTED"
+ENV_VAR = "MDPLAN_SAS"
+EMULATOR_ACCOUNT = "devstoreaccount1"
 
-# `sig=` in a query string, also percent-encoded (sig%3D) or as a JSON/log fragment. The value runs to
-# the next separator a URL, a shell or a log line could put after it.
-_SIG_RE = re.compile(r"(?i)(\bsig(?:=|%3D))[^&\s\"'<>#]*")
+# `sig=` in a query string, also percent-encoded once or twice (sig%3D, sig%253D: a URL inside another
+# URL). The value runs to the next separator a URL, a shell or a log line could put after it.
+_SIG_RE = re.compile(r"(?i)(\bsig(?:=|%3D|%253D))[^&\s\"'<>#]*")
+# The same secret as a key/value pair, e.g. a dumped dict or JSON: "sig": "..." / 'sig': '...'.
+_SIG_PAIR_RE = re.compile(r"(?i)([\"']sig[\"']\s*:\s*[\"'])[^\"']*")
 
 
 def redact(text: object) -> str:
     """`text` with every `sig=` value replaced by REDACTED. Safe on any string, URL or not."""
-    return _SIG_RE.sub(lambda m: m.group(1) + REDACTED, str(text))
+    out = _SIG_RE.sub(lambda m: m.group(1) + REDACTED, str(text))
+    return _SIG_PAIR_RE.sub(lambda m: m.group(1) + REDACTED, out)
+
+
+# What the user is told to do whenever the URL itself is wrong.
+_COPY_AGAIN = "Copy the whole URL the MegaDetector team sent you again and put it in double quotes"
+_EXAMPLE = "https://ACCOUNT.blob.core.windows.net/CONTAINER?sv=..."  # no "sig=": redact() would eat it
+_NO_SAS = (
+    f"No SAS URL given. Put it in double quotes after the command (mdplan check \"{_EXAMPLE}\"), "
+    f"give - to read it from the next line of input, or set the environment variable {ENV_VAR}."
+)
+
+
+@dataclass(frozen=True)
+class SasUrl:
+    """A parsed, validated container SAS URL. Never print `query` or `container_url`: they hold `sig`."""
+
+    account_url: str  # https://acct.blob.core.windows.net or http://127.0.0.1:10000/devstoreaccount1
+    account_name: str
+    container: str
+    prefix: str  # blob-name prefix (destination folder) from the URL path; '' if none; no edge '/'
+    query: str = field(repr=False)  # the SAS token, signature included
+    expiry: datetime | None  # from se=, UTC; None when a stored access policy (si=) decides
+    permissions: str | None  # from sp=, e.g. "racwdl"; None when a stored access policy decides
+    policy_id: str | None  # si=
+    is_emulator: bool  # path-style URL (Azurite): account name is the first path segment
+    start: datetime | None = None  # st=, UTC
+    resource: str | None = None  # sr= ("c" container, "d" directory); None for an account SAS
+
+    @property
+    def container_url(self) -> str:
+        """The container URL with the SAS, for the Azure SDK only (holds the signature)."""
+        return f"{self.account_url}/{quote(self.container)}?{self.query}"
+
+    @property
+    def redacted(self) -> str:
+        """The whole URL as given (folder included) with sig=REDACTED: safe to print and store."""
+        folder = "/" + quote(self.prefix, safe="/") if self.prefix else ""
+        return redact(f"{self.account_url}/{quote(self.container)}{folder}?{self.query}")
+
+    @property
+    def display(self) -> str:
+        """Short human name: "account/container" or "account/container/prefix"."""
+        base = f"{self.account_name}/{self.container}"
+        return f"{base}/{self.prefix}" if self.prefix else base
+
+    def can(self, letter: str) -> bool | None:
+        """Does the URL grant permission `letter` (r, a, c, w, d, l)? None: a stored policy decides."""
+        if self.permissions is not None:
+            return letter in self.permissions
+        return None
+
+    def blob_name(self, relative: str) -> str:
+        """The blob name for a '/'-separated path relative to the destination folder."""
+        relative = relative.strip("/")
+        return f"{self.prefix}/{relative}" if self.prefix else relative
+
+    def __str__(self) -> str:
+        return self.redacted
+
+
+_BLOB_HOST_RE = re.compile(r"^(?P<account>[a-z0-9]{3,24})\.(?:privatelink\.)?blob\.", re.IGNORECASE)
+_CONTAINER_RE = re.compile(r"^(?:\$root|\$web|[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9])$")
+_PERMISSIONS_RE = re.compile(r"^[a-z]+$")
+_QUOTES = "\"'`“”‘’<>"
+
+
+def parse_sas_url(text: str) -> SasUrl:
+    """Parse and check a container SAS URL; raises BadInput (one line, what to do) if it is not one."""
+    try:
+        return _parse(text)
+    except BadInput:
+        raise
+    except (ValueError, UnicodeError) as e:  # a last guard: odd text must still give one plain line
+        raise BadInput(f"That is not a usable SAS URL ({type(e).__name__}). {_COPY_AGAIN}.") from None
+
+
+def _parse(text: str) -> SasUrl:
+    if not isinstance(text, str):
+        raise BadInput(_NO_SAS)
+    s = text.strip()
+    while len(s) >= 2 and s[0] in _QUOTES and s[-1] in _QUOTES:
+        s = s[1:-1].strip()
+    s = s.strip(_QUOTES).rstrip(".,;:)]").strip()
+    if not s:
+        raise BadInput(_NO_SAS)
+    if any(ord(ch) < 32 or ord(ch) == 127 or 0xD800 <= ord(ch) <= 0xDFFF for ch in s):
+        raise BadInput(f"The URL contains invisible control characters. {_COPY_AGAIN}.")
+    s = s.replace("&amp;", "&")  # copied out of an HTML e-mail
+
+    scheme, sep, _ = s.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        raise BadInput(f"That is not a SAS URL: it should start with https://, like {_EXAMPLE} {_COPY_AGAIN}.")
+    if any(ch.isspace() for ch in s):
+        raise BadInput(
+            "The URL contains a space or a line break, so it was probably split while copying. "
+            f"{_COPY_AGAIN}, as one line."
+        )
+    parts = urlsplit(s)
+    scheme = parts.scheme.lower()
+    host = parts.hostname or ""
+    port = parts.port  # ValueError on a bad port: caught above
+    if not host:
+        raise BadInput(f"The URL has no storage address after {scheme}://. {_COPY_AGAIN}.")
+
+    segments = [unquote(p) for p in parts.path.split("/") if p]
+    account_match = _BLOB_HOST_RE.match(host)
+    if account_match:
+        account, path_style = account_match["account"].lower(), False
+    elif _is_local_host(host) or (segments and segments[0] == EMULATOR_ACCOUNT):
+        path_style = True
+        account = segments[0] if segments else ""
+        if not account:
+            raise BadInput(
+                f"The URL names no storage account after {host} (an emulator URL looks like "
+                f"http://127.0.0.1:10000/{EMULATOR_ACCOUNT}/CONTAINER?sv=...). {_COPY_AGAIN}."
+            )
+    else:  # a custom domain in front of blob storage: the container is the first path segment
+        account, path_style = host.split(".")[0], False
+
+    if scheme == "http" and not (path_style or _is_loopback(host)):
+        raise BadInput(
+            f"The URL starts with http://, which would send your images and this password unencrypted to {host}. "
+            "MegaDetector URLs start with https://. " + _COPY_AGAIN + "."
+        )
+
+    container_index = 1 if path_style else 0
+    if len(segments) <= container_index:
+        raise BadInput(f"The URL has no container name after the address (it should look like {_EXAMPLE}). {_COPY_AGAIN}.")
+    container = segments[container_index]
+    if not _CONTAINER_RE.match(container):
+        raise BadInput(
+            f"'{container[:70]}' cannot be a container name (3 to 63 lower-case letters, digits and single "
+            f"hyphens), so the URL was changed or cut. {_COPY_AGAIN}."
+        )
+    folder = segments[container_index + 1 :]
+    if any(seg in (".", "..") for seg in folder):
+        raise BadInput("The folder path after the container contains '.' or '..'; use a plain folder name like /site-A.")
+    prefix = "/".join(folder)
+
+    query = parts.query
+    if not query:
+        raise BadInput(
+            "The URL has no access part (the text after '?' that starts with sv=), so it lets nobody in. "
+            f"{_COPY_AGAIN}."
+        )
+    params = {k.lower(): v for k, v in parse_qsl(query, keep_blank_values=True)}
+    if not params.get("sig"):
+        if "&" not in query:
+            first = query.split("=", 1)[0][:10]
+            raise BadInput(
+                f"The URL stops right after '{first}=...': the rest was cut off at the first '&', which the "
+                "command prompt treats as the end of a command. Put the whole URL in double quotes: "
+                f"mdplan check \"{_EXAMPLE}\"."
+            )
+        raise BadInput(
+            "The URL has no signature (the part starting with sig), so it was cut short or edited. "
+            f"{_COPY_AGAIN}; if it still ends without one, ask the MegaDetector team for a new URL."
+        )
+
+    resource = params.get("sr")
+    if resource is None:
+        if "srt" not in params:  # neither a service SAS nor an account SAS
+            raise BadInput(f"The URL has no sr= part, so it is incomplete. {_COPY_AGAIN}.")
+        if "ss" in params and "b" not in params["ss"]:
+            raise BadInput(
+                "This URL is for another kind of Azure storage (not blob containers). "
+                "Ask the MegaDetector team for a container URL."
+            )
+    elif resource not in ("c", "d"):
+        what = {"b": "a single file", "bs": "a file snapshot", "bv": "a file version"}.get(resource, f"sr={resource[:10]}")
+        raise BadInput(
+            f"This URL gives access to {what}, not to a container, so images cannot be uploaded with it. "
+            "Ask the MegaDetector team for a container URL."
+        )
+
+    permissions = params.get("sp") or None
+    if permissions is not None and not _PERMISSIONS_RE.match(permissions):
+        raise BadInput(f"The permissions (sp=) in the URL are damaged. {_COPY_AGAIN}.")
+    policy_id = params.get("si") or None
+    if permissions is None and policy_id is None:
+        raise BadInput(
+            "The URL has neither permissions (sp=) nor an access policy name (si=), so the storage service "
+            f"will refuse it. {_COPY_AGAIN}; if that does not help, ask the MegaDetector team for a new URL."
+        )
+    expiry = _parse_time(params.get("se"), "expiry date (se=)")
+    start = _parse_time(params.get("st"), "start date (st=)")
+
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    account_url = f"{scheme}://{netloc}" + (f"/{quote(account)}" if path_style else "")
+    return SasUrl(
+        account_url=account_url,
+        account_name=account,
+        container=container,
+        prefix=prefix,
+        query=query,
+        expiry=expiry,
+        permissions=permissions,
+        policy_id=policy_id,
+        is_emulator=path_style,
+        start=start,
+        resource=resource,
+    )
+
+
+def _parse_time(value: str | None, what: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    text = value.strip().replace(" ", "+")  # an unencoded '+' in an offset arrives as a space
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"The {what} in the URL is not a date, so the URL was damaged. {_COPY_AGAIN}.") from None
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_local_host(host: str) -> bool:
+    """An address an emulator may sit behind: an IP literal, localhost, or a one-word host name."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return host.lower() == "localhost" or "." not in host
+
+
+def resolve_sas_argument(
+    arg: str | None,
+    *,
+    stdin: TextIO | None = None,
+    environ: Mapping[str, str] | None = None,
+    required: bool = True,
+) -> SasUrl | None:
+    """The SAS URL from the command line: the argument, '-' (one line of stdin) or env MDPLAN_SAS.
+
+    Reading it from stdin or the environment keeps it out of shell history. Returns None only when
+    nothing was given and required is False.
+    """
+    if arg is None:
+        env = os.environ if environ is None else environ
+        value = env.get(ENV_VAR, "")
+        if not value.strip():
+            if required:
+                raise BadInput(_NO_SAS)
+            return None
+        try:
+            return parse_sas_url(value)
+        except BadInput as e:
+            raise BadInput(f"In {ENV_VAR}: {e}") from None
+    if arg.strip() == "-":
+        stream = sys.stdin if stdin is None else stdin
+        for line in stream:
+            if line.strip():
+                return parse_sas_url(line)
+        raise BadInput(
+            "Nothing arrived on standard input: with '-', mdplan reads the SAS URL from the next line of input "
+            "(for example: mdplan check - < url.txt)."
+        )
+    return parse_sas_url(arg)
