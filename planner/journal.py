@@ -1,0 +1,573 @@
+"""The job journal: one SQLite database per upload job, so any run can be resumed by re-running it.
+
+A job is identified by the absolute source folder plus the destination (account, container, prefix),
+never by the SAS signature: the same command resumes, and a fresh SAS for the same container continues
+the same job. The journal holds every file seen (also litter and excluded ones, so nothing is skipped
+silently), its blob name, size, mtime, MD5 once known, state and last error (redacted); per-second
+telemetry; and events (pauses, runs, stops) for the report.
+
+Only one thread writes (the uploader's coordinator); workers hand results back through a queue. WAL
+mode with synchronous=NORMAL keeps every committed transaction across a `kill -9` of the process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+import time
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from planner.errors import BadInput, MdplanError
+from planner.sas import redact
+
+SCHEMA_VERSION = 1
+
+
+class State(str, Enum):
+    PENDING = "pending"
+    UPLOADING = "uploading"  # handed to a worker; after a crash it is re-checked, then re-sent if needed
+    DONE = "done"  # acknowledged by the service with a matching MD5, or found there already
+    FAILED = "failed"  # gave up for this run (reason in last_error); retried on the next run
+    SKIPPED = "skipped"  # not sent on purpose: litter, filters, already there with --overwrite never
+    CONFLICT = "conflict"  # another local file maps to the same blob name; needs the user's decision
+
+
+class JournalError(MdplanError):
+    """The journal cannot be written (disk full, read-only folder): exit 2 with the path to fix."""
+
+
+def journal_home() -> Path:
+    """Where journals live: MDPLAN_HOME if set, else the platform's per-user state folder."""
+    env = os.environ.get("MDPLAN_HOME")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_state_dir
+
+    return Path(user_state_dir("mdplan", appauthor=False))
+
+
+def job_id_for(source: Path, account_url: str, container: str, prefix: str) -> str:
+    """Stable job id from what the job is, not from the credential that opens it."""
+    src = os.path.normcase(str(Path(source).resolve()))
+    key = "\n".join([src, account_url.rstrip("/").lower(), container, prefix.strip("/")])
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+
+
+def blob_name_for(rel_path: str, prefix: str) -> str:
+    """Blob name for a file: the relative path with '/' separators, NFC, under the prefix."""
+    name = unicodedata.normalize("NFC", rel_path.replace("\\", "/"))
+    return f"{prefix}/{name}" if prefix else name
+
+
+def clean_prefix(*parts: str | None) -> str:
+    """Join destination prefixes ('a/b', '/c/') into 'a/b/c'; refuse ones that would climb out."""
+    segments: list[str] = []
+    for part in parts:
+        if not part:
+            continue
+        text = unicodedata.normalize("NFC", part.replace("\\", "/"))
+        if len(text) >= 2 and text[1] == ":":
+            raise BadInput(f"The prefix {part!r} looks like a local drive path; give a folder name such as 2024/site-a.")
+        for seg in text.split("/"):
+            if seg in ("", "."):
+                continue
+            if seg == "..":
+                raise BadInput(f"The prefix {part!r} contains '..'; give a plain folder name such as 2024/site-a.")
+            segments.append(seg)
+    return "/".join(segments)
+
+
+def _private_file(path: Path) -> None:
+    """Journals hold file lists: readable by the user only, where the OS supports it."""
+    if os.name == "posix":
+        try:
+            os.chmod(path, 0o600)
+        except OSError:
+            pass
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    job_id: str
+    path: Path
+    source: str
+    account_url: str
+    account_name: str
+    container: str
+    prefix: str
+    state: str
+    created: float
+    updated: float
+    files_total: int = 0
+    files_done: int = 0
+    files_failed: int = 0
+    bytes_total: int = 0
+    bytes_done: int = 0
+
+    @property
+    def destination(self) -> str:
+        return "/".join(p for p in (self.account_name, self.container, self.prefix) if p)
+
+
+@dataclass
+class Counts:
+    """Files and bytes per state among the files selected for upload, plus what was left out."""
+
+    files: dict[str, int] = field(default_factory=dict)
+    bytes: dict[str, int] = field(default_factory=dict)
+    excluded_files: dict[str, int] = field(default_factory=dict)  # reason -> count
+    excluded_bytes: dict[str, int] = field(default_factory=dict)
+
+    def n(self, state: State) -> int:
+        return self.files.get(state.value, 0)
+
+    def b(self, state: State) -> int:
+        return self.bytes.get(state.value, 0)
+
+    @property
+    def total_files(self) -> int:
+        return sum(self.files.values())
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(self.bytes.values())
+
+
+@dataclass(frozen=True)
+class FileRow:
+    id: int
+    rel_path: str
+    blob_name: str
+    size: int
+    mtime_ns: int
+    md5: str | None
+    state: str
+    attempts: int
+    last_error: str | None
+    site: str
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS job (
+  id TEXT PRIMARY KEY, source TEXT NOT NULL, account_url TEXT NOT NULL, account_name TEXT NOT NULL,
+  container TEXT NOT NULL, prefix TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL,
+  state TEXT NOT NULL, scan_complete INTEGER NOT NULL DEFAULT 0, options TEXT NOT NULL DEFAULT '{}',
+  schema INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+  id INTEGER PRIMARY KEY, rel_path TEXT NOT NULL UNIQUE, blob_name TEXT NOT NULL, site TEXT NOT NULL,
+  kind TEXT NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, md5 TEXT,
+  selected INTEGER NOT NULL, reason TEXT, state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT, seen_run INTEGER NOT NULL DEFAULT 0, done_at REAL
+);
+CREATE INDEX IF NOT EXISTS files_state ON files(state, id);
+CREATE INDEX IF NOT EXISTS files_blob ON files(blob_name);
+CREATE TABLE IF NOT EXISTS problems (path TEXT PRIMARY KEY, reason TEXT NOT NULL, run INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY, started REAL NOT NULL, ended REAL, outcome TEXT, exit_code INTEGER,
+  workers TEXT, cap TEXT, predicted_seconds REAL, files_planned INTEGER, bytes_planned INTEGER
+);
+CREATE TABLE IF NOT EXISTS telemetry (
+  second INTEGER PRIMARY KEY, bytes INTEGER NOT NULL DEFAULT 0, files INTEGER NOT NULL DEFAULT 0,
+  retries INTEGER NOT NULL DEFAULT 0, cap_bps REAL, workers INTEGER
+);
+CREATE TABLE IF NOT EXISTS events (t REAL NOT NULL, kind TEXT NOT NULL, detail TEXT);
+"""
+
+
+class Journal:
+    """One job's database. Not thread-safe by design: only the coordinator thread touches it."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = conn
+        self.run_id = 0
+
+    # -- opening ---------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, source: Path, account_url: str, account_name: str, container: str, prefix: str,
+             home: Path | None = None) -> "Journal":
+        home = home or journal_home()
+        jid = job_id_for(source, account_url, container, prefix)
+        path = home / "jobs" / f"{jid}.sqlite"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = _connect(path)
+            conn.executescript(_SCHEMA)
+            now = time.time()
+            conn.execute(
+                "INSERT OR IGNORE INTO job(id, source, account_url, account_name, container, prefix, created,"
+                " updated, state, schema) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (jid, str(Path(source).resolve()), account_url, account_name, container, prefix, now, now,
+                 "new", SCHEMA_VERSION),
+            )
+            conn.commit()
+        except (sqlite3.Error, OSError) as e:
+            raise _journal_error(path, e) from None
+        _private_file(path)
+        return cls(path, conn)
+
+    @classmethod
+    def open_existing(cls, path: Path) -> "Journal":
+        if not path.exists():
+            raise BadInput(f"No job journal at {path}. Run `mdplan jobs` to list the jobs there are.")
+        try:
+            return cls(path, _connect(path))
+        except sqlite3.Error as e:
+            raise _journal_error(path, e) from None
+
+    def close(self) -> None:
+        try:
+            self._db.commit()
+            self._db.close()
+        except sqlite3.Error:
+            pass
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- job --------------------------------------------------------------------------------------
+    def info(self) -> JobInfo:
+        row = self._db.execute(
+            "SELECT id, source, account_url, account_name, container, prefix, state, created, updated FROM job"
+        ).fetchone()
+        c = self.counts()
+        return JobInfo(
+            job_id=row[0], path=self.path, source=row[1], account_url=row[2], account_name=row[3],
+            container=row[4], prefix=row[5], state=row[6], created=row[7], updated=row[8],
+            files_total=c.total_files, files_done=c.n(State.DONE), files_failed=c.n(State.FAILED) + c.n(State.CONFLICT),
+            bytes_total=c.total_bytes, bytes_done=c.b(State.DONE),
+        )
+
+    def set_state(self, state: str) -> None:
+        self._write("UPDATE job SET state=?, updated=?", (state, time.time()))
+
+    def options(self) -> dict:
+        return json.loads(self._db.execute("SELECT options FROM job").fetchone()[0])
+
+    def set_options(self, options: dict) -> None:
+        self._write("UPDATE job SET options=?", (json.dumps(options, sort_keys=True),))
+
+    @property
+    def scan_complete(self) -> bool:
+        return bool(self._db.execute("SELECT scan_complete FROM job").fetchone()[0])
+
+    # -- runs -------------------------------------------------------------------------------------
+    def begin_run(self, *, workers: str, cap: str | None) -> int:
+        cur = self._write("INSERT INTO runs(started, workers, cap) VALUES (?,?,?)", (time.time(), workers, cap))
+        self.run_id = int(cur.lastrowid)
+        return self.run_id
+
+    def set_run_plan(self, *, files: int, bytes_: int, predicted_seconds: float | None) -> None:
+        self._write("UPDATE runs SET files_planned=?, bytes_planned=?, predicted_seconds=? WHERE id=?",
+                    (files, bytes_, predicted_seconds, self.run_id))
+
+    def end_run(self, outcome: str, exit_code: int) -> None:
+        self._write("UPDATE runs SET ended=?, outcome=?, exit_code=? WHERE id=?",
+                    (time.time(), outcome, exit_code, self.run_id))
+        self._write("UPDATE job SET state=?, updated=?", (outcome, time.time()))
+
+    def runs(self) -> list[dict]:
+        cols = ["id", "started", "ended", "outcome", "exit_code", "workers", "cap", "predicted_seconds",
+                "files_planned", "bytes_planned"]
+        return [dict(zip(cols, r)) for r in self._db.execute(f"SELECT {', '.join(cols)} FROM runs ORDER BY id")]
+
+    # -- scan into the journal --------------------------------------------------------------------
+    def record_scan(self, entries: Iterable["ScanRow"], *, batch: int = 5000) -> None:
+        """Upsert a stream of scanned files in batches (bounded memory), then mark the scan complete.
+
+        A file already done whose size or mtime changed goes back to pending: it changed since it was
+        sent. Files not seen by this run's scan are dealt with by `mark_vanished`.
+        """
+        self._write("UPDATE job SET scan_complete=0")
+        sql = (
+            "INSERT INTO files(rel_path, blob_name, site, kind, size, mtime_ns, selected, reason, state, seen_run)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT(rel_path) DO UPDATE SET"
+            "  blob_name=excluded.blob_name, kind=excluded.kind, selected=excluded.selected,"
+            "  reason=excluded.reason, seen_run=excluded.seen_run,"
+            "  state=CASE"
+            "    WHEN excluded.selected=0 THEN 'skipped'"
+            "    WHEN files.size!=excluded.size OR files.mtime_ns!=excluded.mtime_ns THEN 'pending'"
+            "    WHEN files.state IN ('skipped','conflict') THEN 'pending'"
+            "    ELSE files.state END,"
+            "  md5=CASE WHEN files.size!=excluded.size OR files.mtime_ns!=excluded.mtime_ns THEN NULL ELSE files.md5 END,"
+            "  last_error=CASE WHEN files.size!=excluded.size OR files.mtime_ns!=excluded.mtime_ns"
+            "    THEN 'changed on disk since it was last sent; sent again' ELSE files.last_error END,"
+            "  size=excluded.size, mtime_ns=excluded.mtime_ns"
+        )
+        rows: list[tuple] = []
+        try:
+            for e in entries:
+                rows.append((e.rel_path, e.blob_name, e.site, e.kind, e.size, e.mtime_ns, 1 if e.selected else 0,
+                             e.reason, State.PENDING.value if e.selected else State.SKIPPED.value, self.run_id))
+                if len(rows) >= batch:
+                    self._db.executemany(sql, rows)
+                    self._db.commit()
+                    rows.clear()
+            if rows:
+                self._db.executemany(sql, rows)
+            self._mark_conflicts()
+            self._db.execute("UPDATE job SET scan_complete=1, updated=?", (time.time(),))
+            self._db.commit()
+        except sqlite3.Error as e:
+            raise _journal_error(self.path, e) from None
+
+    def _mark_conflicts(self) -> None:
+        """Two local files that map to one blob name (e.g. the same accented name stored two ways)."""
+        self._db.execute(
+            "UPDATE files SET state='conflict', last_error=("
+            " 'another file maps to the same blob name: ' || (SELECT f2.rel_path FROM files f2"
+            "  WHERE f2.blob_name=files.blob_name AND f2.id<files.id AND f2.selected=1 LIMIT 1)"
+            " || '; rename one of them and run again')"
+            " WHERE selected=1 AND state!='done' AND EXISTS (SELECT 1 FROM files f2"
+            "  WHERE f2.blob_name=files.blob_name AND f2.id<files.id AND f2.selected=1)"
+        )
+
+    def mark_vanished(self) -> int:
+        """Files in the journal that this run's scan did not find: failed, with the reason, unless done."""
+        cur = self._write(
+            "UPDATE files SET state='failed', last_error='no longer in the source folder (moved, deleted, or the"
+            " drive is not plugged in)' WHERE seen_run!=? AND state NOT IN ('done','skipped')",
+            (self.run_id,),
+        )
+        return cur.rowcount
+
+    def record_problems(self, problems: Iterable[tuple[str, str]]) -> None:
+        self._db.executemany("INSERT OR REPLACE INTO problems(path, reason, run) VALUES (?,?,?)",
+                             [(p, redact(r), self.run_id) for p, r in problems])
+        self._db.commit()
+
+    def problems(self) -> list[tuple[str, str]]:
+        return list(self._db.execute("SELECT path, reason FROM problems WHERE run=? ORDER BY path", (self.run_id,)))
+
+    # -- work queue -------------------------------------------------------------------------------
+    def reset_for_run(self) -> None:
+        """At the start of a run: failed files get another chance; in-flight ones from a crash are re-checked."""
+        self._write("UPDATE files SET state='pending', attempts=0 WHERE state='failed' AND selected=1")
+
+    def take_batch(self, limit: int, after_id: int) -> list[FileRow]:
+        """The next pending or interrupted files, marked 'uploading' in one transaction."""
+        rows = [FileRow(*r) for r in self._db.execute(
+            "SELECT id, rel_path, blob_name, size, mtime_ns, md5, state, attempts, last_error, site FROM files"
+            " WHERE state IN ('pending','uploading') AND selected=1 AND id>? ORDER BY id LIMIT ?",
+            (after_id, limit))]
+        if rows:
+            self._db.executemany("UPDATE files SET state='uploading' WHERE id=?", [(r.id,) for r in rows])
+            self._db.commit()
+        return rows
+
+    def iter_selected(self, state: State | None = None, batch: int = 2000) -> Iterator[FileRow]:
+        last = 0
+        while True:
+            q = ("SELECT id, rel_path, blob_name, size, mtime_ns, md5, state, attempts, last_error, site FROM files"
+                 " WHERE selected=1 AND id>?" + (" AND state=?" if state else "") + " ORDER BY id LIMIT ?")
+            args = (last, state.value, batch) if state else (last, batch)
+            rows = [FileRow(*r) for r in self._db.execute(q, args)]
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].id
+
+    def mark_done(self, file_id: int, md5: str, *, note: str | None = None) -> None:
+        self._db.execute("UPDATE files SET state='done', md5=?, last_error=?, done_at=?, attempts=attempts+1"
+                         " WHERE id=?", (md5, note, time.time(), file_id))
+
+    def mark(self, file_id: int, state: State, error: str | None, *, attempts: int = 0,
+             md5: str | None = None) -> None:
+        self._db.execute("UPDATE files SET state=?, last_error=?, attempts=attempts+?, md5=COALESCE(?, md5)"
+                         " WHERE id=?", (state.value, redact(error) if error else None, attempts, md5, file_id))
+
+    def update_stat(self, file_id: int, size: int, mtime_ns: int) -> None:
+        self._db.execute("UPDATE files SET size=?, mtime_ns=?, md5=NULL WHERE id=?", (size, mtime_ns, file_id))
+
+    def release_uploading(self) -> None:
+        """Files handed out but not finished go back to pending (after an orderly stop)."""
+        self._write("UPDATE files SET state='pending' WHERE state='uploading'")
+
+    def commit(self) -> None:
+        try:
+            self._db.commit()
+        except sqlite3.Error as e:
+            raise _journal_error(self.path, e) from None
+
+    # -- reading ----------------------------------------------------------------------------------
+    def counts(self) -> Counts:
+        c = Counts()
+        for state, n, b in self._db.execute(
+                "SELECT state, COUNT(*), COALESCE(SUM(size),0) FROM files WHERE selected=1 GROUP BY state"):
+            c.files[state] = n
+            c.bytes[state] = b
+        for reason, n, b in self._db.execute(
+                "SELECT reason, COUNT(*), COALESCE(SUM(size),0) FROM files WHERE selected=0 GROUP BY reason"):
+            c.excluded_files[reason or "excluded"] = n
+            c.excluded_bytes[reason or "excluded"] = b
+        return c
+
+    def failures(self, limit: int = 1000) -> list[FileRow]:
+        return [FileRow(*r) for r in self._db.execute(
+            "SELECT id, rel_path, blob_name, size, mtime_ns, md5, state, attempts, last_error, site FROM files"
+            " WHERE selected=1 AND state IN ('failed','conflict') ORDER BY rel_path LIMIT ?", (limit,))]
+
+    def sites(self) -> list[tuple[str, int, int, int, int, int]]:
+        """Per top-level folder: site, files sent, bytes sent, files skipped (not selected), files failed, total."""
+        return list(self._db.execute(
+            "SELECT site,"
+            " SUM(CASE WHEN selected=1 AND state='done' THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN selected=1 AND state='done' THEN size ELSE 0 END),"
+            " SUM(CASE WHEN selected=0 THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN selected=1 AND state IN ('failed','conflict') THEN 1 ELSE 0 END),"
+            " COUNT(*) FROM files GROUP BY site ORDER BY site"))
+
+    def manifest(self) -> Iterator[tuple[str, str, int, str | None, str, str | None]]:
+        """rel_path, blob_name, bytes, md5, state, reason: every file the job knows, streamed."""
+        last = 0
+        while True:
+            rows = list(self._db.execute(
+                "SELECT id, rel_path, blob_name, size, md5, state, COALESCE(reason, last_error) FROM files"
+                " WHERE id>? ORDER BY id LIMIT 5000", (last,)))
+            if not rows:
+                return
+            for r in rows:
+                yield r[1], r[2], r[3], r[4], r[5], r[6]
+            last = rows[-1][0]
+
+    # -- telemetry and events ---------------------------------------------------------------------
+    def add_telemetry(self, seconds: dict[int, list[float]]) -> None:
+        """Merge per-second counters {unix_second: [bytes, files, retries, cap_bps, workers]}."""
+        self._db.executemany(
+            "INSERT INTO telemetry(second, bytes, files, retries, cap_bps, workers) VALUES (?,?,?,?,?,?)"
+            " ON CONFLICT(second) DO UPDATE SET bytes=bytes+excluded.bytes, files=files+excluded.files,"
+            " retries=retries+excluded.retries, cap_bps=excluded.cap_bps, workers=excluded.workers",
+            [(s, int(v[0]), int(v[1]), int(v[2]), v[3], int(v[4]) if v[4] is not None else None)
+             for s, v in seconds.items()])
+
+    def telemetry(self) -> list[tuple[int, int, int, int, float | None, int | None]]:
+        return list(self._db.execute(
+            "SELECT second, bytes, files, retries, cap_bps, workers FROM telemetry ORDER BY second"))
+
+    def event(self, kind: str, detail: str = "", t: float | None = None) -> None:
+        self._db.execute("INSERT INTO events(t, kind, detail) VALUES (?,?,?)",
+                         (time.time() if t is None else t, kind, redact(detail)))
+
+    def events(self) -> list[tuple[float, str, str]]:
+        return list(self._db.execute("SELECT t, kind, detail FROM events ORDER BY t"))
+
+    # -- internals --------------------------------------------------------------------------------
+    def _write(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
+        try:
+            cur = self._db.execute(sql, args)
+            self._db.commit()
+            return cur
+        except sqlite3.Error as e:
+            raise _journal_error(self.path, e) from None
+
+
+@dataclass(frozen=True)
+class ScanRow:
+    rel_path: str
+    blob_name: str
+    site: str
+    kind: str
+    size: int
+    mtime_ns: int
+    selected: bool
+    reason: str | None
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level="DEFERRED", check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def _journal_error(path: Path, e: BaseException) -> JournalError:
+    text = str(e).lower()
+    if "full" in text or "no space" in text:
+        why = "the disk is full"
+    elif "readonly" in text or "read-only" in text or "permission" in text or isinstance(e, PermissionError):
+        why = "the folder cannot be written"
+    else:
+        why = f"{type(e).__name__}: {e}"
+    return JournalError(
+        f"Cannot write the job journal at {path} ({why}).",
+        hint="Free some space or point MDPLAN_HOME at a writable folder, then run the same command again.",
+    )
+
+
+def list_jobs(home: Path | None = None) -> list[JobInfo]:
+    folder = (home or journal_home()) / "jobs"
+    jobs = []
+    for p in sorted(folder.glob("*.sqlite")) if folder.exists() else []:
+        try:
+            with Journal.open_existing(p) as j:
+                jobs.append(j.info())
+        except (MdplanError, sqlite3.Error) as e:  # one damaged file does not hide the others
+            print(f"mdplan: skipping unreadable journal {p}: {e}", file=sys.stderr)
+    return sorted(jobs, key=lambda j: j.updated, reverse=True)
+
+
+def find_job(job: str | None, home: Path | None = None) -> JobInfo:
+    jobs = list_jobs(home)
+    if not jobs:
+        raise BadInput("There are no upload jobs yet. Start one with `mdplan upload FOLDER SAS_URL`.")
+    if job is None:
+        return jobs[0]
+    matches = [j for j in jobs if j.job_id.startswith(job)]
+    if len(matches) != 1:
+        raise BadInput(f"No single job matches {job!r}. Run `mdplan jobs` to see the job ids.")
+    return matches[0]
+
+
+def forget_job(job: str, home: Path | None = None) -> JobInfo:
+    info = find_job(job, home)
+    for suffix in ("", "-wal", "-shm"):
+        p = Path(str(info.path) + suffix)
+        if p.exists():
+            p.unlink()
+    return info
+
+
+# -- the last rate measured for a destination (probe or upload), for ETAs before any byte is sent --
+def _rates_file(home: Path | None) -> Path:
+    return (home or journal_home()) / "rates.json"
+
+
+def remember_rate(account_url: str, container: str, bits_per_second: float, method: str,
+                  home: Path | None = None) -> None:
+    path = _rates_file(home)
+    try:
+        data = json.loads(path.read_text("utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        data = {}
+    data[f"{account_url.rstrip('/').lower()}/{container}"] = {
+        "bits_per_second": float(bits_per_second), "method": method, "when": time.time()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1), "utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a missing hint for the next ETA is not worth failing a job over
+
+
+def last_rate(account_url: str, container: str, home: Path | None = None) -> tuple[float, str] | None:
+    path = _rates_file(home)
+    try:
+        entry = json.loads(path.read_text("utf-8")).get(f"{account_url.rstrip('/').lower()}/{container}")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not entry:
+        return None
+    return float(entry["bits_per_second"]), str(entry.get("method", "upload"))
