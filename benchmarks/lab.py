@@ -1,0 +1,385 @@
+"""The shaped-link lab: a network namespace behind a veth pair, a tbf-shaped uplink, a delaying proxy.
+
+    with Link(rate_mbit=50, rtt_ms=100) as link:
+        port = link.expose(10000)          # proxy on the namespace's address, forwarding to :10000 inside
+        ceiling = link.ceiling(seconds=8)  # raw TCP through the same tbf + proxy path
+        link.spawn([...])                  # a process inside the namespace (Azurite, a sink)
+
+Layout (X is a random free /24 in 10.213.0.0/16, checked against every address and route on the host):
+
+    host  mdb<id>h 10.213.X.1  --tbf rate R-->  mdb<id>n 10.213.X.2  namespace mdplan-bench-<id>
+                                <--tbf rate R--                         proxy -> 127.0.0.1:service
+
+Host -> namespace is the upload direction (Azurite lives in the namespace), shaped by tbf on the
+host-side veth; the reverse is shaped on the namespace-side veth (a symmetric link unless told
+otherwise). Only addresses inside namespaces this module created are ever targets.
+
+Teardown always runs: on leaving the `with`, on an exception, on Ctrl-C (KeyboardInterrupt unwinds the
+`with`), on SIGTERM/SIGHUP (turned into SystemExit so the same path runs) and at interpreter exit
+(atexit) for anything still standing. It kills the processes the lab started, deletes the veth pair
+and the namespace, and waits until both are gone. `python -m benchmarks.lab --cleanup` removes what a
+`kill -9`'d run left (only names with this module's prefix).
+"""
+
+from __future__ import annotations
+
+import atexit
+import ipaddress
+import os
+import random
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Sequence
+
+from benchmarks.ceiling import CeilingResult, send_stream
+
+NS_PREFIX = "mdplan-bench-"
+IF_PREFIX = "mdb"
+REPO = Path(__file__).resolve().parent.parent
+BENCH_PYTHON = sys.executable
+
+
+class NeedsRoot(RuntimeError):
+    """The lab builds namespaces and qdiscs: only root may."""
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def have_tools() -> list[str]:
+    """Missing commands the lab needs ([] when all are there)."""
+    return [tool for tool in ("ip", "tc") if shutil.which(tool) is None]
+
+
+def run(cmd: Sequence[str], *, check: bool = True, timeout: float = 20.0) -> subprocess.CompletedProcess:
+    proc = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return proc
+
+
+def _host_networks() -> list[ipaddress.IPv4Network]:
+    """Every IPv4 network the host already has an address or a route in."""
+    nets: list[ipaddress.IPv4Network] = []
+    for cmd in (["ip", "-4", "-o", "addr", "show"], ["ip", "-4", "route", "show", "table", "all"]):
+        out = run(cmd, check=False).stdout
+        for line in out.splitlines():
+            for word in line.split():
+                if "/" in word or word[:1].isdigit():
+                    try:
+                        nets.append(ipaddress.ip_network(word, strict=False))
+                    except ValueError:
+                        continue
+    return [n for n in nets if isinstance(n, ipaddress.IPv4Network) and n.prefixlen > 0]
+
+
+def pick_subnet(rng: random.Random | None = None, tries: int = 200) -> ipaddress.IPv4Network:
+    """A 10.213.X.0/24 that overlaps nothing on the host."""
+    rng = rng or random.Random()
+    taken = _host_networks()
+    for _ in range(tries):
+        candidate = ipaddress.ip_network(f"10.213.{rng.randrange(1, 255)}.0/24")
+        if not any(candidate.overlaps(n) for n in taken):
+            return candidate
+    raise RuntimeError("no free 10.213.X.0/24 subnet for the lab")
+
+
+def leftovers() -> dict[str, list[str]]:
+    """Namespaces and interfaces with the lab's names that exist right now."""
+    ns = [line.split()[0] for line in run(["ip", "netns", "list"], check=False).stdout.splitlines()
+          if line.startswith(NS_PREFIX)]
+    links = []
+    for line in run(["ip", "-o", "link", "show"], check=False).stdout.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) > 1:
+            name = parts[1].strip().split("@")[0]
+            if name.startswith(IF_PREFIX) and len(name) == len(IF_PREFIX) + 7 and name[-1] in "hn":
+                links.append(name)
+    return {"namespaces": ns, "links": links}
+
+
+def cleanup_stale() -> dict[str, list[str]]:
+    """Remove what a killed run left behind: only the lab's own names. Returns what was removed."""
+    found = leftovers()
+    for ns in found["namespaces"]:
+        _kill_namespace_pids(ns)
+        run(["ip", "netns", "del", ns], check=False)
+    for name in found["links"]:
+        run(["ip", "link", "del", name], check=False)
+    return found
+
+
+def _kill_namespace_pids(ns: str) -> None:
+    """Processes inside a lab namespace are the lab's own (it created the namespace)."""
+    out = run(["ip", "netns", "pids", ns], check=False).stdout
+    pids = [int(p) for p in out.split() if p.isdigit()]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        alive = []
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+                alive.append(pid)
+            except ProcessLookupError:
+                pass
+        if not alive:
+            return
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and any(_alive(p) for p in alive):
+            time.sleep(0.05)
+        pids = [p for p in alive if _alive(p)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); reap it if it is ours.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+_ACTIVE: set["Link"] = set()
+_ACTIVE_LOCK = threading.Lock()
+_HANDLERS_INSTALLED = False
+
+
+def _teardown_all() -> None:
+    with _ACTIVE_LOCK:
+        links = list(_ACTIVE)
+    for link in links:
+        link.close()
+
+
+def _install_handlers() -> None:
+    """SIGTERM/SIGHUP unwind like Ctrl-C does, so every `with Link` tears down; atexit as the net."""
+    global _HANDLERS_INSTALLED
+    if _HANDLERS_INSTALLED:
+        return
+    _HANDLERS_INSTALLED = True
+    atexit.register(_teardown_all)
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def _exit(signum, _frame):  # noqa: ANN001
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, _exit)
+
+
+class Link:
+    """A namespace reached over a veth pair shaped to `rate_mbit` (None = unshaped), plus `rtt_ms`
+    of added round trip through the delaying proxy (half each way)."""
+
+    def __init__(self, rate_mbit: float | None = None, *, rtt_ms: float = 0.0,
+                 reverse_mbit: float | None | str = "same", latency_ms: float = 50.0,
+                 burst_bytes: int | None = None) -> None:
+        if not is_root():
+            raise NeedsRoot("skipped: needs root")
+        missing = have_tools()
+        if missing:
+            raise RuntimeError(f"the lab needs {', '.join(missing)} (Debian: apt-get install iproute2)")
+        self.rate_mbit = rate_mbit
+        self.reverse_mbit = rate_mbit if reverse_mbit == "same" else reverse_mbit
+        self.rtt_ms = float(rtt_ms)
+        self.latency_ms = latency_ms
+        self.burst_bytes = burst_bytes
+        self.id = secrets.token_hex(3)
+        self.ns = f"{NS_PREFIX}{self.id}"
+        self.host_if = f"{IF_PREFIX}{self.id}h"  # veth names: at most 15 characters
+        self.ns_if = f"{IF_PREFIX}{self.id}n"
+        self.subnet: ipaddress.IPv4Network | None = None
+        self.host_ip = ""
+        self.ns_ip = ""
+        self._procs: list[subprocess.Popen] = []
+        self._closed = False
+        self._up = False
+
+    # --- life cycle -------------------------------------------------------------------------------
+    def __enter__(self) -> Link:
+        _install_handlers()
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(self)
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self.close()
+
+    def _build(self) -> None:
+        self.subnet = pick_subnet()
+        hosts = list(self.subnet.hosts())
+        self.host_ip, self.ns_ip = str(hosts[0]), str(hosts[1])
+        plen = self.subnet.prefixlen
+        run(["ip", "netns", "add", self.ns])
+        self._up = True
+        run(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if])
+        run(["ip", "link", "set", self.ns_if, "netns", self.ns])
+        run(["ip", "addr", "add", f"{self.host_ip}/{plen}", "dev", self.host_if])
+        run(["ip", "link", "set", self.host_if, "up"])
+        self.ns_run(["ip", "addr", "add", f"{self.ns_ip}/{plen}", "dev", self.ns_if])
+        self.ns_run(["ip", "link", "set", self.ns_if, "up"])
+        self.ns_run(["ip", "link", "set", "lo", "up"])
+        self.set_rate(self.rate_mbit, self.reverse_mbit)
+
+    def _tbf(self, mbit: float) -> list[str]:
+        rate_bytes = mbit * 1e6 / 8
+        # The bucket must hold at least one timer tick of traffic or tbf cannot reach its rate; a
+        # few ms' worth keeps any 5-second window honest (a 200 Mbit/s link bursts 125 kB at most).
+        burst = self.burst_bytes or max(64 * 1024, int(rate_bytes * 0.005))
+        return ["tbf", "rate", f"{mbit:g}mbit", "burst", str(burst), "latency", f"{self.latency_ms:g}ms"]
+
+    def set_rate(self, up_mbit: float | None, down_mbit: float | None | str = "same") -> None:
+        """Change the shaping in place (None = unshaped)."""
+        down = up_mbit if down_mbit == "same" else down_mbit
+        for cmd_prefix, dev, mbit in (([], self.host_if, up_mbit), (self._ns_prefix(), self.ns_if, down)):
+            run(cmd_prefix + ["tc", "qdisc", "del", "dev", dev, "root"], check=False)
+            if mbit:
+                run(cmd_prefix + ["tc", "qdisc", "add", "dev", dev, "root"] + self._tbf(float(mbit)))
+        self.rate_mbit, self.reverse_mbit = up_mbit, down
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for proc in self._procs:
+            _stop(proc)
+        if self._up:
+            _kill_namespace_pids(self.ns)
+            run(["ip", "link", "del", self.host_if], check=False)
+            run(["ip", "netns", "del", self.ns], check=False)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                now = leftovers()
+                if self.ns not in now["namespaces"] and self.host_if not in now["links"]:
+                    break
+                time.sleep(0.1)
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(self)
+
+    # --- inside the namespace ---------------------------------------------------------------------
+    def _ns_prefix(self) -> list[str]:
+        return ["ip", "netns", "exec", self.ns]
+
+    @property
+    def command_prefix(self) -> list[str]:
+        """Prepend to a command to run it inside the namespace (planner.emulator takes this)."""
+        return self._ns_prefix()
+
+    def ns_run(self, cmd: Sequence[str], **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
+        return run(self._ns_prefix() + list(cmd), **kw)
+
+    def spawn(self, argv: Sequence[str], *, ready_timeout: float = 20.0, wait_ready: bool = True,
+              **popen_kw) -> tuple[subprocess.Popen, str]:  # noqa: ANN003
+        """Start a process inside the namespace; with wait_ready, wait for its `ready ...` line and
+        return it (our proxy and sink print one once they listen)."""
+        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        proc = subprocess.Popen(self._ns_prefix() + list(argv), stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True, cwd=REPO, env=env,
+                                start_new_session=True, **popen_kw)
+        self._procs.append(proc)
+        if not wait_ready:
+            return proc, ""
+        line = _read_line(proc, ready_timeout)
+        if not line.startswith("ready"):
+            _stop(proc)
+            raise RuntimeError(f"{argv[0]} did not start in the lab namespace (said {line!r})")
+        return proc, line
+
+    def python(self, module: str, *args: str) -> tuple[subprocess.Popen, str]:
+        return self.spawn([BENCH_PYTHON, "-m", module, *args])
+
+    def expose(self, target_port: int, *, target_host: str = "127.0.0.1", rtt_ms: float | None = None,
+               stats: Path | None = None) -> int:
+        """A delaying proxy on the namespace's address in front of `target_host:target_port`
+        (inside the namespace). Returns the port to use from the host, at `self.ns_ip`. With `stats`,
+        the proxy appends `time up_bytes down_bytes` lines to that file ten times a second."""
+        rtt = self.rtt_ms if rtt_ms is None else rtt_ms
+        extra = ["--stats", str(stats)] if stats else []
+        _, line = self.python("benchmarks.proxy", "--listen", f"{self.ns_ip}:0",
+                              "--target", f"{target_host}:{target_port}", "--delay-ms", f"{rtt / 2:g}", *extra)
+        return int(line.rsplit(":", 1)[1])
+
+    def ceiling(self, seconds: float = 8.0, *, warmup: float = 1.5) -> CeilingResult:
+        """One raw TCP stream from the host through the tbf link and a delaying proxy to a sink."""
+        sink, line = self.python("benchmarks.ceiling", "sink", "--listen", "127.0.0.1:0",
+                                 "--warmup", f"{warmup:g}")
+        try:
+            port = self.expose(int(line.rsplit(":", 1)[1]))
+            return send_stream(self.ns_ip, port, seconds=seconds, timeout=seconds + 30)
+        finally:
+            _stop(sink)
+
+    def __repr__(self) -> str:
+        rate = f"{self.rate_mbit:g} Mbit/s" if self.rate_mbit else "unshaped"
+        return f"Link({rate}, +{self.rtt_ms:g} ms RTT, {self.ns}, {self.host_ip}->{self.ns_ip})"
+
+
+def _read_line(proc: subprocess.Popen, timeout: float) -> str:
+    """First stdout line of `proc`, or '' after `timeout` seconds or if it exits first."""
+    result: list[str] = []
+    reader = threading.Thread(target=lambda: result.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return result[0].strip() if result else ""
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a process the lab started, and its children (it leads its own session)."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.lab",
+                                     description="Shaped-link lab: check, measure a ceiling, or clean up.")
+    parser.add_argument("--cleanup", action="store_true", help="remove namespaces/veths a killed run left")
+    parser.add_argument("--rate-mbit", type=float, default=50.0)
+    parser.add_argument("--rtt-ms", type=float, default=0.0)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    args = parser.parse_args(argv)
+    if not is_root():
+        print("skipped: needs root")
+        return 0
+    if args.cleanup:
+        removed = cleanup_stale()
+        print(f"removed {len(removed['namespaces'])} namespace(s), {len(removed['links'])} link(s)")
+        return 0
+    with Link(args.rate_mbit, rtt_ms=args.rtt_ms) as link:
+        result = link.ceiling(args.seconds)
+        print(f"{link!r}: raw TCP {result.bits_per_second / 1e6:.2f} Mbit/s over {result.seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
