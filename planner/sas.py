@@ -24,8 +24,9 @@ ENV_VAR = "MDPLAN_SAS"
 EMULATOR_ACCOUNT = "devstoreaccount1"
 
 # `sig=` in a query string, also percent-encoded once or twice (sig%3D, sig%253D: a URL inside another
-# URL). The value runs to the next separator a URL, a shell or a log line could put after it.
-_SIG_RE = re.compile(r"(?i)(\bsig(?:=|%3D|%253D))[^&\s\"'<>#]*")
+# URL, where it follows "%26", so no word boundary: any non-letter before "sig" will do). The value runs
+# to the next separator a URL, a shell or a log line could put after it.
+_SIG_RE = re.compile(r"(?i)((?<![a-z])sig(?:=|%3D|%253D))[^&\s\"'<>#]*")
 # The same secret as a key/value pair, e.g. a dumped dict or JSON: "sig": "..." / 'sig': '...'.
 _SIG_PAIR_RE = re.compile(r"(?i)([\"']sig[\"']\s*:\s*[\"'])[^\"']*")
 
