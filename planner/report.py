@@ -1,0 +1,748 @@
+"""Reports to share: one self-contained HTML page per upload (plus a CSV manifest) or per plan.
+
+The page must survive being emailed and opened offline, so everything is inside it: CSS inline,
+charts as inline SVG drawn by matplotlib, no script, font, image or link fetched from anywhere.
+
+This module knows nothing about the journal or the estimate model. It takes plain input dataclasses
+(`UploadReportData`, `PlanReportData`) that those modules fill, so a report can be drawn from a live
+job, a finished job's journal or synthetic data in tests alike. Every string that reaches the page or
+the CSV goes through `planner.sas.redact`, whatever field it came from.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from planner.sas import redact
+from planner.units import format_bytes, format_duration, format_rate
+
+# -- input data ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Files and bytes of one upload job, by outcome.
+
+    `planned` counts the files selected for upload (litter and excluded files are not in it);
+    `done` were sent by mdplan; `skipped` were already in the container and not sent again;
+    `failed` gave up after retries. Whatever is left (`files_left`) was not attempted yet.
+    """
+
+    files_planned: int
+    bytes_planned: int
+    files_done: int = 0
+    bytes_done: int = 0
+    files_skipped: int = 0
+    bytes_skipped: int = 0
+    files_failed: int = 0
+    bytes_failed: int = 0
+
+    @property
+    def files_there(self) -> int:
+        return self.files_done + self.files_skipped
+
+    @property
+    def bytes_there(self) -> int:
+        return self.bytes_done + self.bytes_skipped
+
+    @property
+    def files_left(self) -> int:
+        return max(0, self.files_planned - self.files_there - self.files_failed)
+
+    @property
+    def bytes_left(self) -> int:
+        return max(0, self.bytes_planned - self.bytes_there - self.bytes_failed)
+
+
+@dataclass(frozen=True)
+class SiteRow:
+    """One top-level folder of the source. `files_skipped`: not sent (already there or left out)."""
+
+    site: str
+    files_sent: int
+    bytes_sent: int
+    files_skipped: int
+    files_failed: int
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    path: str
+    reason: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One line of the CSV manifest. `note`: why a file was left out or failed, if it was."""
+
+    rel_path: str
+    blob_name: str
+    bytes: int
+    md5_hex: str | None
+    state: str
+    note: str | None = None
+
+
+@dataclass
+class UploadReportData:
+    """Everything the upload report shows. Times in the series are seconds since `started`.
+
+    throughput: (second, bytes whose upload completed in that second), as the journal's telemetry
+      stores it; seconds with nothing completed may be left out.
+    cap_series: (second, cap in bits/s or None for no cap) at each change of the cap, in time order.
+    pauses: (start second, end second, reason), e.g. waiting for the network.
+    predicted_seconds / predicted_progress: the estimate made before sending, if any: a total time,
+      or points (second, cumulative bytes). With only a total, the prediction is a straight line to
+      `run_bytes_planned` at `predicted_seconds`.
+    run_bytes_planned: bytes this run set out to send (default: planned minus already there).
+    measured_bps: the rate to quote for next time (default: the average while sending).
+    """
+
+    job_id: str
+    source: str
+    destination: str  # "account/container[/prefix]", never a URL
+    mdplan_version: str
+    started: datetime
+    finished: datetime | None  # None when the run was interrupted
+    state: str  # "finished" | "finished with failures" | "stopped: SAS problem" | "interrupted" | ...
+    totals: Totals
+    litter_files: int = 0
+    litter_bytes: int = 0
+    excluded_files: int = 0
+    excluded_bytes: int = 0
+    retries: int = 0
+    wall_seconds: float = 0.0
+    cap: str | None = None  # e.g. "20 Mbit/s" or the timetable as typed
+    cap_series: list[tuple[float, float | None]] = field(default_factory=list)
+    pauses: list[tuple[float, float, str]] = field(default_factory=list)
+    throughput: list[tuple[float, int]] = field(default_factory=list)
+    sites: list[SiteRow] = field(default_factory=list)
+    failures: list[FailureRow] = field(default_factory=list)  # may be the first N of totals.files_failed
+    predicted_seconds: float | None = None
+    predicted_progress: list[tuple[float, int]] | None = None
+    run_bytes_planned: int | None = None
+    measured_bps: float | None = None
+    workers: str | None = None  # e.g. "auto (12)"
+    next_step: str | None = None  # e.g. the command that resumes the job
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    html: Path
+    csv: Path
+
+
+@dataclass(frozen=True)
+class KindRow:
+    """What is there, by type: kind is a plain word ("images", "videos", "litter", "other")."""
+
+    kind: str
+    files: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class PlanSiteRow:
+    site: str
+    files: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class SizeBin:
+    """Files whose size is in [low, high) bytes."""
+
+    low: int
+    high: int
+    files: int
+
+
+@dataclass
+class PlanReportData:
+    """Everything the plan report (`mdplan estimate --report`) shows. Plain numbers and words only.
+
+    crossover: (bits per second, upload seconds) points of the upload-time curve, any order; build
+      them with `crossover_points(upload_seconds_for_bps)`.
+    assumptions: (name, value) lines shown under the chart (efficiency, shipping days, ...).
+    """
+
+    source: str
+    mdplan_version: str
+    created: datetime
+    total_files: int
+    total_bytes: int
+    recommendation: str  # one short sentence, e.g. "Upload it." or "Mail a drive."
+    reasons: list[str] = field(default_factory=list)
+    kinds: list[KindRow] = field(default_factory=list)
+    sites: list[PlanSiteRow] = field(default_factory=list)
+    size_bins: list[SizeBin] = field(default_factory=list)
+    bandwidth_bps: float | None = None
+    bandwidth_method: str | None = None  # how it was found: "measured to the container", "you said", ...
+    bandwidth_note: str | None = None
+    upload_seconds: float | None = None
+    drive_seconds: float | None = None
+    crossover: list[tuple[float, float]] = field(default_factory=list)
+    assumptions: list[tuple[str, str]] = field(default_factory=list)
+    destination: str | None = None
+
+
+# -- helpers the adapters use -------------------------------------------------------------------------
+
+
+def size_histogram(sizes: Iterable[int]) -> list[SizeBin]:
+    """Files counted in size bins that double (1 kB..2 kB..4 kB ...), streaming: memory stays small."""
+    counts: dict[int, int] = {}
+    for size in sizes:
+        k = max(0, int(size).bit_length() - 10)  # 0: below 1 KiB, then one bin per doubling
+        counts[k] = counts.get(k, 0) + 1
+    bins = []
+    for k in sorted(counts):
+        low = 0 if k == 0 else 1 << (k + 9)
+        bins.append(SizeBin(low, 1 << (k + 10), counts[k]))
+    return bins
+
+
+def crossover_points(upload_seconds_for_bps: Callable[[float], float], *, low_bps: float = 1e5,
+                     high_bps: float = 1e10, points: int = 61) -> list[tuple[float, float]]:
+    """The upload-time curve sampled evenly on a log scale of bandwidth, for the crossover chart."""
+    step = (math.log10(high_bps) - math.log10(low_bps)) / (points - 1)
+    out = []
+    for i in range(points):
+        bps = 10 ** (math.log10(low_bps) + i * step)
+        out.append((bps, float(upload_seconds_for_bps(bps))))
+    return out
+
+
+def default_report_path(container: str, when: datetime, base: Path | None = None) -> Path:
+    """reports/mdplan-<container>-<YYYYmmdd-HHMMSS>.html under `base` (default: ./reports).
+
+    No ':' in the name so it is a valid Windows file name.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", container).strip("-.") or "container"
+    base = Path.cwd() / "reports" if base is None else Path(base)
+    return base / f"mdplan-{safe}-{when.strftime('%Y%m%d-%H%M%S')}.html"
+
+
+# -- writing files -------------------------------------------------------------------------------------
+
+
+def _write_private(path: Path, write: Callable[[io.TextIOBase], None], *, encoding: str = "utf-8") -> None:
+    """Write a text file readable by the user only (where the OS has such modes), atomically.
+
+    Reports list file names and the destination: not secret, but not for everyone on a shared
+    machine either. A temporary file in the same folder is renamed over the target at the end, so a
+    crash never leaves half a report.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0o600
+    try:
+        with os.fdopen(fd, "w", encoding=encoding, newline="") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if os.name == "posix":
+        try:
+            os.chmod(path, 0o600)
+        except OSError:
+            pass
+
+
+MANIFEST_COLUMNS = ("relative_path", "blob_name", "bytes", "md5", "state", "note")
+
+
+def write_manifest(csv_path: Path, rows: Iterable[ManifestRow]) -> int:
+    """The CSV manifest, streamed row by row (jobs can hold millions of files). Returns the row count.
+
+    UTF-8 with a byte-order mark so that Excel on Windows shows accented and CJK names correctly.
+    """
+    count = 0
+
+    def write(f: io.TextIOBase) -> None:
+        nonlocal count
+        w = csv.writer(f, lineterminator="\r\n")
+        w.writerow(MANIFEST_COLUMNS)
+        for r in rows:
+            w.writerow([redact(r.rel_path), redact(r.blob_name), int(r.bytes), r.md5_hex or "",
+                        redact(r.state), redact(r.note) if r.note else ""])
+            count += 1
+
+    _write_private(csv_path, write, encoding="utf-8-sig")
+    return count
+
+
+def write_upload_report(data: UploadReportData, html_path: Path,
+                        manifest_rows: Iterable[ManifestRow]) -> ReportFiles:
+    """Write the upload report page and its CSV manifest (same name, .csv) beside it."""
+    html_path = Path(html_path)
+    csv_path = html_path.with_suffix(".csv")
+    rows = write_manifest(csv_path, manifest_rows)
+    page = render_upload_report(data, csv_name=csv_path.name, manifest_rows=rows)
+    _write_private(html_path, lambda f: f.write(page))
+    return ReportFiles(html=html_path, csv=csv_path)
+
+
+def write_plan_report(data: PlanReportData, html_path: Path) -> Path:
+    html_path = Path(html_path)
+    page = render_plan_report(data)
+    _write_private(html_path, lambda f: f.write(page))
+    return html_path
+
+
+# -- numbers in words ---------------------------------------------------------------------------------
+
+
+def _count(n: int) -> str:
+    return f"{int(n):,}"
+
+
+def _when(dt: datetime | None) -> str:
+    if dt is None:
+        return "not finished"
+    text = dt.strftime("%Y-%m-%d %H:%M")
+    off = dt.utcoffset()
+    if off is not None:
+        minutes = int(off.total_seconds() // 60)
+        sign = "+" if minutes >= 0 else "-"
+        text += f" (UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d})"
+    return text
+
+
+def _files(n: int) -> str:
+    return f"{_count(n)} file" + ("" if n == 1 else "s")
+
+
+def finished_ok(data: UploadReportData) -> bool:
+    return data.finished is not None and data.state.startswith("finished")
+
+
+def headline(data: UploadReportData) -> str:
+    """One sentence saying where the job stands, for the top of the page."""
+    t = data.totals
+    there = f"{_files(t.files_there)} ({format_bytes(t.bytes_there)})"
+    if finished_ok(data) and t.files_failed == 0 and t.files_left == 0:
+        return f"All {there} are in the container."
+    text = f"{there} of {_count(t.files_planned)} are in the container"
+    if t.files_failed:
+        text += f"; {_count(t.files_failed)} failed (listed below)"
+    if t.files_left:
+        text += f"; {_count(t.files_left)} not sent yet"
+    if not finished_ok(data):
+        text += f". The upload stopped ({data.state})"
+    return text + "."
+
+
+def _paused_seconds(pauses: Sequence[tuple[float, float, str]], end: float) -> float:
+    total, last = 0.0, 0.0
+    for a, b, _ in sorted(pauses):
+        a, b = max(a, last), min(b, end)
+        if b > a:
+            total += b - a
+            last = b
+    return total
+
+
+@dataclass(frozen=True)
+class Rates:
+    sent_bytes: int  # bytes in the throughput samples (this run)
+    active_seconds: float  # wall time less pauses
+    average_bps: float | None
+    peak_bps: float | None  # highest smoothed rate on the chart
+    peak_window_s: float | None
+
+
+def _bin_seconds(duration: float) -> int:
+    """A readable chart bin: about 240 points whatever the job's length."""
+    for b in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200):
+        if duration / b <= 240:
+            return b
+    return 86400
+
+
+ROLLING_BINS = 5
+
+
+def _series(data: UploadReportData):
+    """(bin seconds, per-bin rate in bits/s, rolling mean) as pandas Series indexed by seconds."""
+    import pandas as pd
+
+    end = max([data.wall_seconds] + [s + 1 for s, _ in data.throughput])
+    b = _bin_seconds(end)
+    secs = [max(0.0, float(s)) for s, _ in data.throughput]
+    raw = pd.Series([float(n) for _, n in data.throughput], index=pd.to_timedelta(secs, unit="s"), dtype=float)
+    raw = raw.groupby(level=0).sum()
+    # Anchor the range at 0 and at the end so quiet stretches at either side show as zero, not as gaps.
+    raw = pd.concat([raw, pd.Series([0.0, 0.0], index=pd.to_timedelta([0.0, max(end - 1, 0.0)], unit="s"))])
+    binned = raw.resample(f"{b}s", origin="start_day").sum()
+    starts = binned.index.total_seconds().to_numpy()
+    widths = [min(b, max(end - s, 1.0)) for s in starts]  # the last bin may be short
+    rate = pd.Series(binned.to_numpy() * 8 / widths, index=starts)
+    smooth = rate.rolling(ROLLING_BINS, center=True, min_periods=1).mean()
+    return b, rate, smooth
+
+
+def rates(data: UploadReportData) -> Rates:
+    sent = int(sum(n for _, n in data.throughput))
+    active = max(0.0, data.wall_seconds - _paused_seconds(data.pauses, data.wall_seconds))
+    if sent <= 0:
+        return Rates(sent, active, None, None, None)
+    avg = sent * 8 / max(active, 1.0)
+    b, _, smooth = _series(data)
+    return Rates(sent, active, avg, float(smooth.max()), float(b * min(ROLLING_BINS, len(smooth))))
+
+
+def prediction_text(data: UploadReportData) -> str | None:
+    """Predicted against actual, in words, or None without a prediction."""
+    predicted = data.predicted_seconds
+    if predicted is None and data.predicted_progress:
+        predicted = max(s for s, _ in data.predicted_progress)
+    if not predicted or predicted <= 0:
+        return None
+    took = data.wall_seconds
+    if finished_ok(data):
+        ratio = took / predicted
+        if abs(ratio - 1) < 0.05:
+            how = "about as predicted"
+        elif ratio > 1:
+            how = f"{(ratio - 1) * 100:.0f}% longer than predicted"
+        else:
+            how = f"{(1 - ratio) * 100:.0f}% quicker than predicted"
+        return f"mdplan predicted {format_duration(predicted)}; it took {format_duration(took)}, {how}."
+    goal = _goal_bytes(data)
+    sent = sum(n for _, n in data.throughput)
+    share = f"{sent / goal * 100:.0f}%" if goal else "none"
+    expected = min(1.0, took / predicted) * 100
+    return (f"mdplan predicted {format_duration(predicted)} for the whole upload. It stopped after "
+            f"{format_duration(took)} with {share} of the data sent; at the predicted pace about "
+            f"{expected:.0f}% would have been sent by then.")
+
+
+def _goal_bytes(data: UploadReportData) -> int:
+    if data.run_bytes_planned is not None:
+        return int(data.run_bytes_planned)
+    return max(0, data.totals.bytes_planned - data.totals.bytes_skipped)
+
+
+def what_next(data: UploadReportData, r: Rates) -> str | None:
+    bps = data.measured_bps or r.average_bps
+    volume = data.totals.bytes_planned
+    if not bps or volume <= 0:
+        return None
+    seconds = volume * 8 / bps
+    text = (f"If the same volume arrives again ({_files(data.totals.files_planned)}, {format_bytes(volume)}), "
+            f"it will take about {format_duration(seconds)} at the rate measured here ({format_rate(bps)}).")
+    if data.cap:
+        text += f" A speed cap was in force ({data.cap}); without it the upload can be quicker."
+    return text
+
+
+# -- charts --------------------------------------------------------------------------------------------
+
+_RC = {
+    "svg.fonttype": "none",  # text stays text: small, crisp, selectable
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
+    "font.size": 11,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.color": "#dddddd",
+    "grid.linewidth": 0.6,
+    "axes.edgecolor": "#888888",
+    "axes.labelcolor": "#333333",
+    "xtick.color": "#555555",
+    "ytick.color": "#555555",
+    "legend.frameon": False,
+}
+
+COLOURS = {"rate": "#1f6f8b", "rate_fill": "#a9d3e0", "cap": "#c0392b", "pause": "#f3d9a4",
+           "actual": "#1f6f8b", "predicted": "#7f8c8d", "drive": "#8e44ad", "you": "#d35400",
+           "bars": "#5b8c5a"}
+
+
+def _svg(fig, name: str, label: str) -> str:
+    """The figure as an inline <svg> element with nothing in it that points outside the page.
+
+    matplotlib writes an XML prolog, a DOCTYPE and RDF metadata full of namespace URLs, and ids that
+    would collide between two charts on one page: all removed or made unique here.
+    """
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({**_RC, "svg.hashsalt": name}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
+    svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
+    svg = re.sub(r'\s+(width|height)="[\d.]+pt"', "", svg, count=2)
+    svg = svg.replace("xlink:href=", "href=")
+    ids = set(re.findall(r'\bid="([^"]+)"', svg))
+    svg = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{name}-{m.group(1)}"', svg)
+    svg = re.sub(r'(href="#|url\(#)([^")]+)', lambda m: m.group(1) + (f"{name}-{m.group(2)}" if m.group(2) in ids
+                                                                     else m.group(2)), svg)
+    svg = svg.replace("<svg", f'<svg role="img" aria-label="{_attr(label)}" class="chart-svg"', 1)
+    return svg.strip()
+
+
+def _attr(text: str) -> str:
+    return (redact(text).replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def _time_axis(ax, end_s: float) -> tuple[float, str]:
+    """Pick the unit of the time axis from the job length; returns (divisor, unit word)."""
+    if end_s <= 180:
+        div, unit = 1.0, "seconds"
+    elif end_s <= 3 * 3600:
+        div, unit = 60.0, "minutes"
+    elif end_s <= 3 * 86400:
+        div, unit = 3600.0, "hours"
+    else:
+        div, unit = 86400.0, "days"
+    ax.set_xlabel(f"time since the start ({unit})")
+    ax.set_xlim(0, max(end_s / div, 1e-9))
+    return div, unit
+
+
+def _rate_unit(peak_bps: float) -> tuple[float, str]:
+    if peak_bps >= 2e9:
+        return 1e9, "Gbit/s"
+    if peak_bps >= 2e6:
+        return 1e6, "Mbit/s"
+    return 1e3, "kbit/s"
+
+
+def throughput_chart(data: UploadReportData) -> tuple[str, str] | None:
+    """(svg, caption) of the rate over time, cap as a line, pauses shaded; None without data."""
+    if not data.throughput or sum(n for _, n in data.throughput) <= 0:
+        return None
+    from matplotlib.figure import Figure
+    import matplotlib
+
+    b, rate, smooth = _series(data)
+    end = max(data.wall_seconds, float(rate.index[-1]) + b)
+    caps = [c for at, c in data.cap_series if c and at < max(data.wall_seconds, 1.0)]  # caps in force
+    top = max([float(rate.max())] + caps)
+    k, unit = _rate_unit(top)
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(7, 3.4), layout="constrained")
+        ax = fig.add_subplot()
+        div, tunit = _time_axis(ax, end)
+        for i, (a, z, _) in enumerate(data.pauses):
+            ax.axvspan(a / div, z / div, color=COLOURS["pause"], alpha=0.8, lw=0,
+                       label="paused" if i == 0 else None)
+        x = (rate.index.to_numpy() + b / 2) / div
+        ax.fill_between(x, rate.to_numpy() / k, step="mid", color=COLOURS["rate_fill"], lw=0,
+                        label=f"sent, per {format_duration(b)}")
+        ax.plot(x, smooth.to_numpy() / k, color=COLOURS["rate"], lw=2,
+                label=f"rolling mean of {ROLLING_BINS}")
+        if data.cap_series:
+            xs = [s / div for s, _ in data.cap_series] + [end / div]
+            ys = [(c / k if c else float("nan")) for _, c in data.cap_series]
+            ys.append(ys[-1])
+            ax.step(xs, ys, where="post", color=COLOURS["cap"], lw=1.6, ls="--", label="cap")
+        ax.set_ylabel(f"rate ({unit})")
+        ax.set_ylim(0, top / k * 1.15)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize=10)
+        svg = _svg(fig, "throughput", "Upload rate over time")
+    caption = (f"Upload rate: each step is the data that arrived in {format_duration(b)}; the line is the "
+               f"mean of {ROLLING_BINS} steps.")
+    if data.cap_series:
+        caption += " The dashed line is the speed cap in force."
+    if data.pauses:
+        caption += " Shaded stretches are pauses (reasons below)."
+    return svg, caption
+
+
+def progress_chart(data: UploadReportData) -> tuple[str, str] | None:
+    """(svg, caption) of cumulative data sent, with the predicted line when there is one."""
+    if not data.throughput and not data.predicted_progress and not data.predicted_seconds:
+        return None
+    from matplotlib.figure import Figure
+    import matplotlib
+    import numpy as np
+
+    pts: dict[float, float] = {}
+    for s, n in data.throughput:
+        pts[float(s)] = pts.get(float(s), 0.0) + float(n)
+    xs = np.array([0.0] + [s + 1 for s in sorted(pts)])
+    ys = np.cumsum([0.0] + [pts[s] for s in sorted(pts)])
+    end = max(data.wall_seconds, float(xs[-1]))
+    goal = _goal_bytes(data)
+    pred: list[tuple[float, float]] = []
+    if data.predicted_progress:
+        pred = sorted((float(s), float(v)) for s, v in data.predicted_progress)
+    elif data.predicted_seconds:
+        pred = [(0.0, 0.0), (float(data.predicted_seconds), float(goal))]
+    x_end = max([end] + [s for s, _ in pred])
+    top = max([float(ys[-1]), float(goal)] + [v for _, v in pred])
+    gk, gunit = (1e9, "GB") if top >= 2e9 else (1e6, "MB")
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(7, 3.2), layout="constrained")
+        ax = fig.add_subplot()
+        div, _ = _time_axis(ax, x_end)
+        if pred:
+            ax.plot([s / div for s, _ in pred], [v / gk for _, v in pred], color=COLOURS["predicted"],
+                    lw=1.6, ls="--", label="predicted")
+        if goal:
+            ax.axhline(goal / gk, color="#999999", lw=0.8, ls=":", label="all to send")
+        ax.plot(xs / div, ys / gk, color=COLOURS["actual"], lw=2.2, label="sent")
+        if ys[-1] > 0:
+            ax.plot([xs[-1] / div], [ys[-1] / gk], "o", color=COLOURS["actual"], ms=5)
+        ax.set_ylabel(f"data sent ({gunit})")
+        ax.set_ylim(0, top / gk * 1.1 if top else 1)
+        ax.legend(loc="upper left", fontsize=10)
+        svg = _svg(fig, "progress", "Data sent over time")
+    caption = "Data sent since the start of this run."
+    if pred:
+        caption += " The dashed line is what mdplan predicted before starting."
+    return svg, caption
+
+
+def _duration_ticks(ax, low: float, high: float) -> None:
+    ticks = [(60, "1 min"), (600, "10 min"), (3600, "1 h"), (6 * 3600, "6 h"), (86400, "1 day"),
+             (7 * 86400, "1 week"), (30 * 86400, "1 month"), (365 * 86400, "1 year"),
+             (10 * 365 * 86400, "10 years")]
+    chosen = [(s, t) for s, t in ticks if low <= s <= high]
+    ax.set_yticks([s for s, _ in chosen], [t for _, t in chosen])
+    ax.minorticks_off()
+
+
+def crossover_chart(data: PlanReportData) -> tuple[str, str] | None:
+    pts = sorted((b, s) for b, s in data.crossover if b > 0 and s > 0 and math.isfinite(s))
+    if len(pts) < 2:
+        return None
+    from matplotlib.figure import Figure
+    import matplotlib
+
+    xs = [b / 1e6 for b, _ in pts]
+    ys = [s for _, s in pts]
+    values = ys + [v for v in (data.drive_seconds, data.upload_seconds) if v]
+    low, high = min(values) / 2, max(values) * 2
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(7, 3.6), layout="constrained")
+        ax = fig.add_subplot()
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.plot(xs, ys, color=COLOURS["rate"], lw=2.2, label="upload time")
+        if data.drive_seconds:
+            ax.axhline(data.drive_seconds, color=COLOURS["drive"], lw=2, ls="--", label="mail a drive")
+            ax.fill_between(xs, ys, data.drive_seconds, where=[y < data.drive_seconds for y in ys],
+                            color=COLOURS["rate_fill"], alpha=0.5, lw=0, label="upload is quicker")
+        if data.bandwidth_bps:
+            x = data.bandwidth_bps / 1e6
+            ax.axvline(x, color=COLOURS["you"], lw=1.4, label=f"your link ({format_rate(data.bandwidth_bps)})")
+            if data.upload_seconds:
+                ax.plot([x], [data.upload_seconds], "o", color=COLOURS["you"], ms=7)
+        ax.set_xlim(xs[0], xs[-1])
+        ax.set_ylim(low, high)
+        _duration_ticks(ax, low, high)
+        ax.set_xlabel("upload bandwidth (Mbit/s, log scale)")
+        ax.set_ylabel("time to finish (log scale)")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.legend(loc="upper right", fontsize=10)
+        svg = _svg(fig, "crossover", "Upload time against bandwidth, with the drive route")
+    caption = ("Time to get everything there: the curve is uploading at each bandwidth, the dashed line is "
+               "mailing a drive (copying, shipping, loading). Where the curve is below the line, uploading "
+               "wins.")
+    return svg, caption
+
+
+def size_chart(data: PlanReportData) -> tuple[str, str] | None:
+    bins = [b for b in data.size_bins if b.files > 0]
+    if not bins:
+        return None
+    from matplotlib.figure import Figure
+    import matplotlib
+
+    labels = [format_bytes(b.low) if b.low else "0" for b in bins]
+    with matplotlib.rc_context(_RC):
+        fig = Figure(figsize=(7, 2.6), layout="constrained")
+        ax = fig.add_subplot()
+        ax.bar(range(len(bins)), [b.files for b in bins], color=COLOURS["bars"], width=0.85)
+        step = max(1, len(bins) // 10)
+        ax.set_xticks(range(0, len(bins), step), labels[::step])
+        ax.set_xlabel("file size (each bar: from this size to double it)")
+        ax.set_ylabel("files")
+        ax.grid(axis="x", visible=False)
+        svg = _svg(fig, "sizes", "How many files of each size")
+    return svg, "How many files of each size (sizes double from bar to bar)."
+
+
+def _safe_chart(fn, data) -> tuple[str | None, str | None]:
+    """A chart that fails to draw must not cost the user the whole report (written on interrupt too)."""
+    try:
+        out = fn(data)
+    except Exception as e:  # noqa: BLE001 - reported on the page instead
+        return None, f"This chart could not be drawn ({type(e).__name__}: {redact(e)})."
+    return (out[0], out[1]) if out else (None, None)
+
+
+# -- pages ---------------------------------------------------------------------------------------------
+
+
+def _env():
+    from jinja2 import Environment, PackageLoader
+    from markupsafe import Markup
+
+    def finalize(value: object) -> object:
+        if isinstance(value, Markup):
+            return Markup(redact(str(value)))
+        if isinstance(value, str):
+            return redact(value)
+        return value
+
+    env = Environment(loader=PackageLoader("planner", "templates"), autoescape=True, finalize=finalize,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(bytes=format_bytes, count=_count, duration=format_duration, rate=format_rate,
+                       when=_when)
+    return env
+
+
+def render_upload_report(data: UploadReportData, *, csv_name: str | None = None,
+                         manifest_rows: int | None = None, failure_rows_shown: int = 500) -> str:
+    from markupsafe import Markup
+
+    r = rates(data)
+    t_svg, t_caption = _safe_chart(throughput_chart, data)
+    p_svg, p_caption = _safe_chart(progress_chart, data)
+    if finished_ok(data) and data.totals.files_failed == 0 and data.totals.files_left == 0:
+        tone = "ok"
+    elif data.state.startswith("stopped"):
+        tone = "bad"  # needs the user to act (a new SAS, ...) before it can go on
+    else:
+        tone = "warn"
+    return _env().get_template("upload.html").render(
+        d=data, t=data.totals, r=r, tone=tone, headline=headline(data),
+        throughput_svg=Markup(t_svg) if t_svg else None, throughput_caption=t_caption,
+        progress_svg=Markup(p_svg) if p_svg else None, progress_caption=p_caption,
+        prediction=prediction_text(data), what_next=what_next(data, r),
+        failures=data.failures[:failure_rows_shown], csv_name=csv_name, manifest_rows=manifest_rows,
+        title=f"mdplan upload report: {data.destination}",
+    )
+
+
+def render_plan_report(data: PlanReportData) -> str:
+    from markupsafe import Markup
+
+    c_svg, c_caption = _safe_chart(crossover_chart, data)
+    s_svg, s_caption = _safe_chart(size_chart, data)
+    return _env().get_template("plan.html").render(
+        d=data, crossover_svg=Markup(c_svg) if c_svg else None, crossover_caption=c_caption,
+        sizes_svg=Markup(s_svg) if s_svg else None, sizes_caption=s_caption,
+        title=f"mdplan plan: {data.source}",
+    )
