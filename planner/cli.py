@@ -185,7 +185,8 @@ def _print_check_result(result) -> None:
     rows = [
         ("Destination", result.destination),
         ("Reachable", yes_no(result.reachable)),
-        ("Container", yes_no(result.container_exists, "exists", "does not exist")),
+        ("Container", "unknown" if result.container_exists is None else
+         ("exists" if result.container_exists else "does not exist")),
         ("Can write", write),
         ("Can list", yes_no(result.can_list)),
         ("Can read", yes_no(result.can_read)),

@@ -424,11 +424,6 @@ def check(sas: SasUrl, *, clock: Clock | None = None, **client_kw: Any) -> Check
             f"This URL does not allow deleting, so mdplan left one small test file, {marker}, in the container. "
             "It is harmless; the MegaDetector team can delete it."
         )
-    if sas.expiry is None:
-        warnings.append(
-            "The expiry date is set by an access policy on the server, so mdplan cannot see it: ask the "
-            "MegaDetector team how long the URL stays valid."
-        )
     if can_write and can_list is False:
         warnings.append(
             "This URL does not allow listing the container, so mdplan cannot skip files that are already "
