@@ -199,16 +199,36 @@ class PlanReportData:
 # -- helpers the adapters use -------------------------------------------------------------------------
 
 
+def _size_edge(size: int) -> int:
+    """The lower edge of the 1-2-5 bin that holds `size`: 0 (below 1 kB), 1 kB, 2 kB, 5 kB, 10 kB, ..."""
+    if size < 1000:
+        return 0
+    e = 10 ** (len(str(int(size))) - 1)
+    m = size // e
+    return e * (1 if m < 2 else 2 if m < 5 else 5)
+
+
+def _next_edge(edge: int) -> int:
+    if edge == 0:
+        return 1000
+    e = 10 ** (len(str(edge)) - 1)
+    return {1: 2, 2: 5, 5: 10}[edge // e] * e
+
+
 def size_histogram(sizes: Iterable[int]) -> list[SizeBin]:
-    """Files counted in size bins that double (1 kB..2 kB..4 kB ...), streaming: memory stays small."""
+    """Files counted in size bins of a 1-2-5 series (1 kB, 2 kB, 5 kB, 10 kB, ...), streamed: memory stays
+    small however many files. Empty bins between the smallest and largest file are kept, so the bars
+    stand where they belong."""
     counts: dict[int, int] = {}
     for size in sizes:
-        k = max(0, int(size).bit_length() - 10)  # 0: below 1 KiB, then one bin per doubling
-        counts[k] = counts.get(k, 0) + 1
-    bins = []
-    for k in sorted(counts):
-        low = 0 if k == 0 else 1 << (k + 9)
-        bins.append(SizeBin(low, 1 << (k + 10), counts[k]))
+        edge = _size_edge(max(0, int(size)))
+        counts[edge] = counts.get(edge, 0) + 1
+    if not counts:
+        return []
+    bins, edge, last = [], min(counts), max(counts)
+    while edge <= last:
+        bins.append(SizeBin(edge, _next_edge(edge), counts.get(edge, 0)))
+        edge = _next_edge(edge)
     return bins
 
 
@@ -460,6 +480,7 @@ _RC = {
     "axes.spines.top": False,
     "axes.spines.right": False,
     "axes.grid": True,
+    "axes.axisbelow": True,
     "grid.color": "#dddddd",
     "grid.linewidth": 0.6,
     "axes.edgecolor": "#888888",
@@ -659,28 +680,50 @@ def crossover_chart(data: PlanReportData) -> tuple[str, str] | None:
     caption = ("Time to get everything there: the curve is uploading at each bandwidth, the dashed line is "
                "mailing a drive (copying, shipping, loading). Where the curve is below the line, uploading "
                "wins.")
+    even = break_even_bps(data)
+    if even:
+        caption += f" The two take the same time at about {format_rate(even)}."
     return svg, caption
 
 
+def break_even_bps(data: PlanReportData) -> float | None:
+    """The bandwidth at which uploading and mailing a drive take the same time (log interpolation)."""
+    if not data.drive_seconds:
+        return None
+    pts = sorted((b, s) for b, s in data.crossover if b > 0 and s > 0 and math.isfinite(s))
+    for (b0, s0), (b1, s1) in zip(pts, pts[1:]):
+        if (s0 - data.drive_seconds) * (s1 - data.drive_seconds) <= 0 and s0 != s1:
+            f = (math.log(data.drive_seconds) - math.log(s0)) / (math.log(s1) - math.log(s0))
+            return math.exp(math.log(b0) + f * (math.log(b1) - math.log(b0)))
+    return None
+
+
 def size_chart(data: PlanReportData) -> tuple[str, str] | None:
-    bins = [b for b in data.size_bins if b.files > 0]
+    bins = list(data.size_bins)
+    while bins and bins[0].files == 0:
+        bins.pop(0)
+    while bins and bins[-1].files == 0:
+        bins.pop()
     if not bins:
         return None
     from matplotlib.figure import Figure
     import matplotlib
 
-    labels = [format_bytes(b.low) if b.low else "0" for b in bins]
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(7, 2.6), layout="constrained")
         ax = fig.add_subplot()
+        ax.set_axisbelow(True)
         ax.bar(range(len(bins)), [b.files for b in bins], color=COLOURS["bars"], width=0.85)
-        step = max(1, len(bins) // 10)
-        ax.set_xticks(range(0, len(bins), step), labels[::step])
-        ax.set_xlabel("file size (each bar: from this size to double it)")
+        step = max(1, math.ceil(len(bins) / 8))
+        ax.set_xticks([i - 0.5 for i in range(0, len(bins), step)],
+                      [format_bytes(b.low) if b.low else "0" for b in bins[::step]])
+        ax.set_xlim(-0.6, len(bins) - 0.4)
+        ax.set_xlabel("file size")
         ax.set_ylabel("files")
         ax.grid(axis="x", visible=False)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
         svg = _svg(fig, "sizes", "How many files of each size")
-    return svg, "How many files of each size (sizes double from bar to bar)."
+    return svg, "How many files of each size: each bar counts the files between the sizes on either side."
 
 
 def _safe_chart(fn, data) -> tuple[str | None, str | None]:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 
-from planner.report import FailureRow, ManifestRow, SiteRow, Totals, UploadReportData
+from planner.report import (
+    FailureRow, KindRow, ManifestRow, PlanReportData, PlanSiteRow, SiteRow, Totals, UploadReportData,
+    crossover_points, size_histogram,
+)
 
 FAKE_SIG = "sv7FakeSig0123456789abcdefSECRETxyz%3D"
 SAS_URL = f"https://acct.blob.core.windows.net/cams?sv=2022-11-02&sp=cw&se=2030-01-01&sig={FAKE_SIG}"
@@ -92,4 +95,26 @@ def upload_data(kind: str = "finished", *, seconds: int = 2 * 3600, seed: int = 
         workers="auto (8)",
         next_step=(f"re-run mdplan upload \"D:\\Camera traps\\2024 season\" \"{SAS_URL}\" to continue."
                    if kind == "interrupted" else None),
+    )
+
+
+def plan_data() -> PlanReportData:
+    tb = 1.37e12
+
+    def upload_seconds(bps: float) -> float:
+        return tb * 8 / (bps * 0.9) + 3_700_000 * 0.01
+
+    return PlanReportData(
+        source="E:\\NACTI", mdplan_version="0.1.0", created=START, total_files=3_700_000, total_bytes=int(tb),
+        recommendation="Mail a drive.",
+        reasons=["At 20 Mbit/s uploading takes about 7 days.", "A drive gets there in about 4 days."],
+        kinds=[KindRow("images", 3_690_000, int(tb) - 10**9), KindRow("videos", 10, 10**9),
+               KindRow("litter", 500, 2_000_000)],
+        sites=[PlanSiteRow("site A", 2_000_000, 7 * 10**11), PlanSiteRow("site B", 1_700_000, 6.7e11)],
+        size_bins=size_histogram([300_000] * 50 + [600_000] * 30 + [5_000_000] * 2 + [0]),
+        bandwidth_bps=20e6, bandwidth_method="measured to the container",
+        bandwidth_note=f"Measured with a 30 s upload to {SAS_URL}",
+        upload_seconds=upload_seconds(20e6), drive_seconds=4 * 86400,
+        crossover=crossover_points(upload_seconds),
+        assumptions=[("Link efficiency", "90%"), ("Shipping", "3 days")],
     )

@@ -14,11 +14,11 @@ import pytest
 
 from planner import report
 from planner.report import (
-    KindRow, ManifestRow, PlanReportData, PlanSiteRow, Totals, UploadReportData, crossover_points,
-    default_report_path, size_histogram, write_plan_report, write_upload_report,
+    ManifestRow, Totals, UploadReportData, crossover_points, default_report_path, size_histogram,
+    write_plan_report, write_upload_report,
 )
 from planner.units import format_bytes, format_duration, format_rate
-from report_samples import FAKE_SIG, SAS_URL, START, manifest, upload_data
+from report_samples import FAKE_SIG, SAS_URL, START, manifest, plan_data, upload_data
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
@@ -306,28 +306,6 @@ def test_default_report_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 # -- the plan report ----------------------------------------------------------------------------------
 
 
-def plan_data() -> PlanReportData:
-    tb = 1.37e12
-
-    def upload_seconds(bps: float) -> float:
-        return tb * 8 / (bps * 0.9) + 3_700_000 * 0.01
-
-    return PlanReportData(
-        source="E:\\NACTI", mdplan_version="0.1.0", created=START, total_files=3_700_000, total_bytes=int(tb),
-        recommendation="Mail a drive.",
-        reasons=["At 20 Mbit/s uploading takes about 7 days.", "A drive gets there in about 4 days."],
-        kinds=[KindRow("images", 3_690_000, int(tb) - 10**9), KindRow("videos", 10, 10**9),
-               KindRow("litter", 500, 2_000_000)],
-        sites=[PlanSiteRow("site A", 2_000_000, 7 * 10**11), PlanSiteRow("site B", 1_700_000, 6.7e11)],
-        size_bins=size_histogram([300_000] * 50 + [600_000] * 30 + [5_000_000] * 2 + [0]),
-        bandwidth_bps=20e6, bandwidth_method="measured to the container",
-        bandwidth_note=f"Measured with a 30 s upload to {SAS_URL}",
-        upload_seconds=upload_seconds(20e6), drive_seconds=4 * 86400,
-        crossover=crossover_points(upload_seconds),
-        assumptions=[("Link efficiency", "90%"), ("Shipping", "3 days")],
-    )
-
-
 def test_plan_report(tmp_path: Path) -> None:
     data = plan_data()
     path = write_plan_report(data, tmp_path / "plan" / "p.html")
@@ -343,16 +321,29 @@ def test_plan_report(tmp_path: Path) -> None:
     assert [int(r[1][1]) for r in page.body_rows("sites")] == [2_000_000, 1_700_000]
     assert {"crossover-chart", "sizes-chart"} <= set(page.ids)
     assert "your link (20 Mbit/s)" in html and "mail a drive" in html
+    assert f"The two take the same time at about {format_rate(report.break_even_bps(data))}." in html
     assert FAKE_SIG not in html and "sig=REDACTED" in html
     assert not {i for i in page.ids if page.ids.count(i) > 1}
     assert_self_contained(page, html)
 
 
-def test_size_histogram_bins_double() -> None:
-    bins = size_histogram([0, 500, 1024, 1500, 2047, 2048, 300_000, 300_001])
+def test_size_histogram_uses_a_1_2_5_series() -> None:
+    bins = size_histogram([0, 999, 1000, 1999, 2000, 4999, 300_000, 999_999])
     assert [(b.low, b.high, b.files) for b in bins] == [
-        (0, 1024, 2), (1024, 2048, 3), (2048, 4096, 1), (262144, 524288, 2)]
+        (0, 1000, 2), (1000, 2000, 2), (2000, 5000, 2), (5000, 10_000, 0), (10_000, 20_000, 0),
+        (20_000, 50_000, 0), (50_000, 100_000, 0), (100_000, 200_000, 0), (200_000, 500_000, 1),
+        (500_000, 1_000_000, 1)]
     assert sum(b.files for b in size_histogram(iter(range(10_000)))) == 10_000
+    assert size_histogram([]) == []
+
+
+def test_break_even_bandwidth() -> None:
+    data = plan_data()
+    even = report.break_even_bps(data)
+    # 1.37 TB at 90% of the link, plus 10 ms a file, takes 4 days at about:
+    expected = 1.37e12 * 8 / 0.9 / (4 * 86400 - 3_700_000 * 0.01)
+    assert even == pytest.approx(expected, rel=0.02)
+    assert replace(data, drive_seconds=None) and report.break_even_bps(replace(data, drive_seconds=None)) is None
 
 
 def test_crossover_points_span_log_range() -> None:
