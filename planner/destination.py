@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from planner.clock import Clock, SystemClock
-from planner.errors import ExitCode, MdplanError, NetworkUnreachable, SasProblem
+from planner.errors import ExitCode, MdplanError, NetworkUnreachable, PartialFailure, SasProblem
 from planner.sas import SasUrl, redact
 from planner.units import format_duration
 
@@ -144,7 +144,7 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, (ServiceRequestError, ServiceResponseError, IncompleteReadError)):
         return True
     if isinstance(exc, HttpResponseError):
-        return _status(exc) in TRANSIENT_STATUS
+        return _status(exc) in TRANSIENT_STATUS or _is_checksum_mismatch(exc)
     # Raw socket-level failures (ConnectionError also covers reset/refused/aborted); never other
     # OSErrors, which are usually a local file that cannot be read and will not get better.
     if isinstance(exc, (ConnectionError, TimeoutError)):
@@ -246,13 +246,28 @@ def _map_http(exc: BaseException, sas: SasUrl | None, status: int, code: str | N
             f"The storage service kept answering {status} ({code or 'busy or unavailable'}).",
             hint="Try again later; mdplan carries on where it stopped.",
         )
-    if status == 400 and code and ("QueryParameter" in code or "Header" in code or "Authentication" in code):
+    if _is_checksum_mismatch(exc):
+        return NetworkUnreachable(
+            "The data arrived damaged (its MD5 checksum did not match)" + (f" while {doing}." if doing else "."),
+            hint="It is sent again; if this keeps happening, the connection or the disk is corrupting data.",
+        )
+    if status == 400 and code and ("QueryParameter" in code or "Authentication" in code):
         return SasProblem(f"The storage service rejected this URL as malformed ({code}).", hint=_NEW_URL)
-    return SasProblem(
+    # Anything else is about one request or one file (409 exists, 412 changed, 413 too large, ...): it
+    # must not stop a whole upload the way a SAS problem does.
+    return PartialFailure(
         f"The storage service answered {status} ({code or _server_message(exc)[:120]})"
         + (f" while {doing}." if doing else "."),
         hint="If this keeps happening, send this message to the MegaDetector team.",
     )
+
+
+def _is_checksum_mismatch(exc: BaseException) -> bool:
+    """Azure says Md5Mismatch (or Crc64Mismatch); Azurite says InvalidOperation "contentMD5 doesn't match"."""
+    if _status(exc) != 400:
+        return False
+    code = error_code(exc) or ""
+    return code in ("Md5Mismatch", "Crc64Mismatch") or "md5 doesn't match" in _server_message(exc).lower()
 
 
 def _when(when: datetime) -> str:

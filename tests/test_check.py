@@ -20,7 +20,7 @@ from planner.cli import main, to_jsonable
 from planner.clock import FakeClock
 from planner.destination import MARKER_DIR, MARKER_FILE, check, is_transient, map_azure_error
 from planner.emulator import Azurite
-from planner.errors import ExitCode, NetworkUnreachable, SasProblem
+from planner.errors import ExitCode, NetworkUnreachable, PartialFailure, SasProblem
 from planner.sas import parse_sas_url
 
 MDPLAN = Path(sys.executable).with_name("mdplan")
@@ -303,6 +303,29 @@ def test_mapping_of_real_azurite_errors(azurite: Azurite, container: str) -> Non
     expired = _http_error(azurite, container, expiry=timedelta(minutes=-1))
     assert "expired" in str(map_azure_error(expired, parse_sas_url(expired_url)))
     assert isinstance(map_azure_error(expired, None), SasProblem)  # callers without the URL still get exit 3
+
+
+def test_per_file_errors_do_not_stop_an_upload(azurite: Azurite, container: str) -> None:
+    """Only URL problems are SasProblem (which aborts a whole upload); a damaged or clashing file is not."""
+    import hashlib
+
+    from azure.core.exceptions import HttpResponseError
+    from azure.storage.blob import ContentSettings
+
+    from planner.destination import container_client
+
+    sas = parse_sas_url(azurite.container_sas_url(container))
+    client = container_client(sas)
+    with pytest.raises(HttpResponseError) as damaged:  # the body does not match the MD5 we declared
+        client.upload_blob("a.jpg", b"abc", content_settings=ContentSettings(content_md5=hashlib.md5(b"x").digest()))
+    assert is_transient(damaged.value)
+    assert isinstance(map_azure_error(damaged.value, sas), NetworkUnreachable)
+    client.upload_blob("b.jpg", b"abc")
+    with pytest.raises(HttpResponseError) as clash:
+        client.upload_blob("b.jpg", b"abc", overwrite=False)
+    mapped = map_azure_error(clash.value, sas, doing="uploading b.jpg")
+    assert isinstance(mapped, PartialFailure) and not is_transient(clash.value)
+    assert "409" in str(mapped)
 
 
 def test_mapping_of_transport_failures() -> None:
