@@ -29,10 +29,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     """One in-memory Azurite on a free loopback port for the whole test session."""
+    problem: str | None = None
     try:
         emu = Azurite.start()
     except EmulatorError as e:
-        pytest.fail(f"Azure tests need the Azurite emulator: {e}", pytrace=False)
+        problem = str(e)
+    if problem is not None:  # outside the except block, so pytest shows one line and no chained traceback
+        pytest.fail(f"Azure tests need the Azurite emulator: {problem}", pytrace=False)
     try:
         yield emu
     finally:

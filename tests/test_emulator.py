@@ -78,3 +78,29 @@ def test_a_port_in_use_is_one_clear_error(azurite: Azurite) -> None:
         Azurite.start(port=azurite.port, timeout=10)
     assert "\n" not in str(e.value)
     assert str(azurite.port) in str(e.value)
+
+
+def test_missing_node_is_one_line_with_the_install_command(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node, no azurite-blob anywhere
+    with pytest.raises(EmulatorError) as e:
+        find_azurite()
+    message = str(e.value)
+    assert "\n" not in message
+    assert "Node.js" in message and "npm ci" in message and "make test" in message
+
+
+def test_azure_tests_fail_not_skip_without_node(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PATH": str(tmp_path)}
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_emulator.py::test_azurite_answers_on_loopback"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert ran.returncode != 0
+    assert "skipped" not in ran.stdout
+    assert "Azure tests need the Azurite emulator" in ran.stdout and "npm ci" in ran.stdout
