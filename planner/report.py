@@ -285,6 +285,16 @@ def _write_private(path: Path, write: Callable[[io.TextIOBase], None], *, encodi
 MANIFEST_COLUMNS = ("relative_path", "blob_name", "bytes", "md5", "state", "note")
 
 
+_MAY_HOLD_SIG = re.compile(r"(?i)sig").search  # the same letters redact() matches, case rules included
+
+
+def _clean(text: str | None) -> str:
+    """redact(), skipped for the (nearly all) strings with no "sig" in them: the manifest has millions."""
+    if not text:
+        return ""
+    return redact(text) if _MAY_HOLD_SIG(text) else text
+
+
 def write_manifest(csv_path: Path, rows: Iterable[ManifestRow]) -> int:
     """The CSV manifest, streamed row by row (jobs can hold millions of files). Returns the row count.
 
@@ -297,8 +307,8 @@ def write_manifest(csv_path: Path, rows: Iterable[ManifestRow]) -> int:
         w = csv.writer(f, lineterminator="\r\n")
         w.writerow(MANIFEST_COLUMNS)
         for r in rows:
-            w.writerow([redact(r.rel_path), redact(r.blob_name), int(r.bytes), r.md5_hex or "",
-                        redact(r.state), redact(r.note) if r.note else ""])
+            w.writerow([_clean(r.rel_path), _clean(r.blob_name), int(r.bytes), _clean(r.md5_hex),
+                        _clean(r.state), _clean(r.note)])
             count += 1
 
     _write_private(csv_path, write, encoding="utf-8-sig")
@@ -396,23 +406,42 @@ def _bin_seconds(duration: float) -> int:
 ROLLING_BINS = 5
 
 
+def _binned(data: UploadReportData):
+    """The per-second telemetry summed into readable bins: (bin seconds, starts, widths, bytes) arrays.
+
+    Bins run from 0 to the end of the run, empty ones included (a quiet stretch is a real zero, not a
+    gap); the last bin may be shorter than the others.
+    """
+    import numpy as np
+    import pandas as pd
+
+    end = max([float(data.wall_seconds)] + [s + 1 for s, _ in data.throughput])
+    b = _bin_seconds(end)
+    secs = [max(0.0, float(s)) for s, _ in data.throughput] + [0.0, max(end - 1, 0.0)]
+    values = [float(n) for _, n in data.throughput] + [0.0, 0.0]
+    raw = pd.Series(values, index=pd.to_timedelta(secs, unit="s"), dtype=float)
+    binned = raw.resample(f"{b}s", origin="start_day").sum()
+    starts = binned.index.total_seconds().to_numpy()
+    widths = np.minimum(b, np.maximum(end - starts, 1.0))
+    return b, starts, widths, binned.to_numpy()
+
+
 def _series(data: UploadReportData):
     """(bin seconds, per-bin rate in bits/s, rolling mean) as pandas Series indexed by seconds."""
     import pandas as pd
 
-    end = max([data.wall_seconds] + [s + 1 for s, _ in data.throughput])
-    b = _bin_seconds(end)
-    secs = [max(0.0, float(s)) for s, _ in data.throughput]
-    raw = pd.Series([float(n) for _, n in data.throughput], index=pd.to_timedelta(secs, unit="s"), dtype=float)
-    raw = raw.groupby(level=0).sum()
-    # Anchor the range at 0 and at the end so quiet stretches at either side show as zero, not as gaps.
-    raw = pd.concat([raw, pd.Series([0.0, 0.0], index=pd.to_timedelta([0.0, max(end - 1, 0.0)], unit="s"))])
-    binned = raw.resample(f"{b}s", origin="start_day").sum()
-    starts = binned.index.total_seconds().to_numpy()
-    widths = [min(b, max(end - s, 1.0)) for s in starts]  # the last bin may be short
-    rate = pd.Series(binned.to_numpy() * 8 / widths, index=starts)
+    b, starts, widths, sent = _binned(data)
+    rate = pd.Series(sent * 8 / widths, index=starts)
     smooth = rate.rolling(ROLLING_BINS, center=True, min_periods=1).mean()
     return b, rate, smooth
+
+
+def _thin(points: list[tuple[float, float]], most: int = 600) -> list[tuple[float, float]]:
+    """At most about `most` points, first and last kept: a chart needs no more, the SVG stays small."""
+    if len(points) <= most:
+        return points
+    step = math.ceil(len(points) / most)
+    return points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
 
 
 def rates(data: UploadReportData) -> Rates:
@@ -597,16 +626,17 @@ def progress_chart(data: UploadReportData) -> tuple[str, str] | None:
     import matplotlib
     import numpy as np
 
-    pts: dict[float, float] = {}
-    for s, n in data.throughput:
-        pts[float(s)] = pts.get(float(s), 0.0) + float(n)
-    xs = np.array([0.0] + [s + 1 for s in sorted(pts)])
-    ys = np.cumsum([0.0] + [pts[s] for s in sorted(pts)])
+    if data.throughput:
+        _, starts, widths, sent = _binned(data)
+        xs = np.concatenate([[0.0], starts + widths])
+        ys = np.concatenate([[0.0], np.cumsum(sent)])
+    else:
+        xs, ys = np.array([0.0, float(data.wall_seconds)]), np.array([0.0, 0.0])
     end = max(data.wall_seconds, float(xs[-1]))
     goal = _goal_bytes(data)
     pred: list[tuple[float, float]] = []
     if data.predicted_progress:
-        pred = sorted((float(s), float(v)) for s, v in data.predicted_progress)
+        pred = _thin(sorted((float(s), float(v)) for s, v in data.predicted_progress))
     elif data.predicted_seconds:
         pred = [(0.0, 0.0), (float(data.predicted_seconds), float(goal))]
     x_end = max([end] + [s for s, _ in pred])
