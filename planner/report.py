@@ -694,6 +694,11 @@ def crossover_chart(data: PlanReportData) -> tuple[str, str] | None:
             ax.axhline(data.drive_seconds, color=COLOURS["drive"], lw=2, ls="--", label="mail a drive")
             ax.fill_between(xs, ys, data.drive_seconds, where=[y < data.drive_seconds for y in ys],
                             color=COLOURS["rate_fill"], alpha=0.5, lw=0, label="upload is quicker")
+        even = break_even_bps(data)
+        if even and data.drive_seconds:
+            ax.plot([even / 1e6], [data.drive_seconds], "o", mfc="white", mec=COLOURS["drive"], mew=2, ms=8)
+            ax.annotate(f"same time at {format_rate(even)}", (even / 1e6, data.drive_seconds),
+                        xytext=(8, 8), textcoords="offset points", color=COLOURS["drive"], fontsize=10)
         if data.bandwidth_bps:
             x = data.bandwidth_bps / 1e6
             ax.axvline(x, color=COLOURS["you"], lw=1.4, label=f"your link ({format_rate(data.bandwidth_bps)})")
@@ -705,7 +710,7 @@ def crossover_chart(data: PlanReportData) -> tuple[str, str] | None:
         ax.set_xlabel("upload bandwidth (Mbit/s, log scale)")
         ax.set_ylabel("time to finish (log scale)")
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.legend(loc="upper right", fontsize=10)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=10)
         svg = _svg(fig, "crossover", "Upload time against bandwidth, with the drive route")
     caption = ("Time to get everything there: the curve is uploading at each bandwidth, the dashed line is "
                "mailing a drive (copying, shipping, loading). Where the curve is below the line, uploading "
