@@ -199,3 +199,76 @@ def _print_check_result(result) -> None:
     for warning in result.warnings:
         out.print(f"Note: {warning}", markup=False)
     out.print(result.advice, markup=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# bandwidth
+# ------------------------------------------------------------------------------------------------
+class _ProbeStatus:
+    """A one-line progress indicator on stderr while a probe measures (only on a terminal)."""
+
+    def __init__(self, show: bool, what: str) -> None:
+        self._status = err.status(what) if show and err.is_terminal else None
+        self._what = what
+
+    def __enter__(self) -> _ProbeStatus:
+        if self._status is not None:
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+    def __call__(self, p) -> None:  # planner.bandwidth.ProbeProgress
+        if self._status is None:
+            return
+        from planner.units import format_rate
+
+        text = f"{self._what}: {p.phase}, {p.elapsed:.0f} of {p.limit:.0f} s"
+        if p.bits_per_second:
+            text += f", {format_rate(p.bits_per_second)} so far"
+        if p.streams:
+            text += f" with {p.streams} parallel uploads"
+        self._status.update(text)
+
+
+@app.command(
+    help=(
+        "Measure your upload speed to the container in a SAS URL (or, roughly, to speedtest.net).\n\n"
+        "Examples:\n\n\b\n"
+        "  mdplan bandwidth \"https://ACCOUNT.blob.core.windows.net/CONTAINER?sv=...\"\n"
+        "  mdplan bandwidth --speedtest --json\n\n"
+        "Without a URL, MDPLAN_SAS is used; '-' reads the URL from the next line of input. The test uploads "
+        "random data for --seconds (default 10, at most 30) and deletes it again; a URL that cannot delete "
+        "keeps one small marker file. " + EXIT_CODE_HELP
+    )
+)
+def bandwidth(
+    sas: str = typer.Argument(None, metavar="SAS", help="The container SAS URL in double quotes, '-' to read it "
+                                                          "from input, or leave it out and set MDPLAN_SAS."),
+    speedtest: bool = typer.Option(False, "--speedtest", help="Measure to a speedtest.net server instead: a rough, "
+                                                              "generic figure, not to your container."),
+    seconds: float = typer.Option(10.0, "--seconds", min=1, max=30, help="How long to measure, 1 to 30 seconds."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> int:
+    from planner.bandwidth import describe, measure, remember
+    from planner.sas import resolve_sas_argument
+
+    sas_url = None
+    if speedtest:
+        if sas is not None:
+            err.print("Note: --speedtest measures to speedtest.net; the SAS URL is not used.", markup=False)
+        what = "Measuring upload speed to speedtest.net"
+    else:
+        sas_url = resolve_sas_argument(sas, required=False)
+        what = f"Measuring upload speed to {sas_url.display}" if sas_url else "Measuring"
+    with _ProbeStatus(not json_out, what) as status:
+        result = measure(sas=sas_url, speedtest=speedtest, seconds=seconds, progress=status)
+    remember(result, sas_url)
+    if json_out:
+        print_json(result)
+    else:
+        for line in describe(result):
+            out.print(line, markup=False)
+    return 0

@@ -1,0 +1,584 @@
+"""Bandwidth probes: the ramp/meter logic on a simulated link (fake clock), the destination probe
+against a real Azurite, speedtest-cli against a loopback server that speaks its endpoints, and the
+`mdplan bandwidth` command as a user runs it."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from planner.bandwidth import (
+    FIRST_BLOCK,
+    MAX_BLOCK,
+    MIN_BLOCK,
+    DestinationProbe,
+    ManualProbe,
+    Measurement,
+    Ramp,
+    RampSettings,
+    RateMeter,
+    SpeedtestProbe,
+    choose_block,
+    choose_probe,
+    clamp_seconds,
+    speedtest_config,
+)
+from planner.clock import FakeClock
+from planner.errors import BadInput, NetworkUnreachable, SasProblem
+from planner.sas import parse_sas_url
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+# ------------------------------------------------------------------------------------------------
+# Block size
+# ------------------------------------------------------------------------------------------------
+def test_block_size_starts_at_256k_and_follows_the_link() -> None:
+    assert choose_block(None, 0.5) == FIRST_BLOCK == 256 * KiB
+    # 1 Mbit/s per stream: 62.5 kB in half a second -> the smallest block, never bigger
+    assert choose_block(125_000, 0.5) == MIN_BLOCK
+    # 20 Mbit/s per stream: 1.25 MB in half a second -> 1 MiB (largest power of two that fits)
+    assert choose_block(2_500_000, 0.5) == 1 * MiB
+    assert choose_block(2 * MiB, 1.0) == 2 * MiB
+    assert choose_block(10e9, 1.0) == MAX_BLOCK
+
+
+# ------------------------------------------------------------------------------------------------
+# Rate meter: only acknowledged bytes, spread over each request's duration
+# ------------------------------------------------------------------------------------------------
+def test_meter_spreads_each_request_over_its_duration() -> None:
+    m = RateMeter()
+    m.record(0, 0.0, 1.0, 1000)
+    m.record(0, 1.0, 2.0, 1000)
+    r = m.rate([(0.5, 1.5)], streams=1)
+    assert r is not None
+    assert r.bytes_per_second == pytest.approx(1000)
+    assert r.busy_seconds == pytest.approx(1.0)
+    assert r.coverage == pytest.approx(1.0)
+    assert r.requests == 2
+
+
+def test_meter_ignores_first_requests_other_streams_and_in_flight_ones() -> None:
+    m = RateMeter()
+    m.record(0, 0.0, 1.0, 10_000, counted=False)  # connection set-up: never counted
+    m.record(0, 1.0, 2.0, 1000)
+    m.record(1, 1.0, 2.0, 1000)
+    m.record(5, 1.0, 2.0, 99_999)  # a stream beyond the level (left over from a step back)
+    r = m.rate([(0.0, 2.0)], streams=2)
+    assert r is not None
+    # two streams, each 1000 B/s while busy; nothing from the first request or stream 5
+    assert r.bytes_per_second == pytest.approx(2000)
+    assert r.coverage == pytest.approx(0.5)  # only 2 of 4 stream-seconds are known
+    assert m.total_bytes == 10_000 + 1000 + 1000 + 99_999
+    assert RateMeter().rate([(0.0, 1.0)], streams=2) is None  # nothing acknowledged yet: no figure
+
+
+# ------------------------------------------------------------------------------------------------
+# Ramp on a simulated link, driven by a fake clock
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class SimLink:
+    """A link shared by parallel streams: each stream gets min(per_stream, capacity / streams),
+    times `crowding(streams)`; for `slow_start` seconds after each change every stream runs at
+    `slow_factor` of that (new connections, TCP slow start). Requests complete when their block has
+    been sent plus one round trip; only then are their bytes recorded (acknowledged)."""
+
+    capacity: float  # bytes/s
+    per_stream: float  # bytes/s one stream can do on its own (window / RTT)
+    rtt: float = 0.0  # idle time per request before its acknowledgement
+    slow_start: float = 0.0
+    slow_factor: float = 1.0
+    crowding: dict[int, float] | None = None  # streams -> efficiency, for a link that dislikes many
+    dt: float = 0.001
+
+    def stream_rate(self, streams: int, since_change: float) -> float:
+        r = min(self.per_stream, self.capacity / streams)
+        if self.crowding:
+            r *= min((f for s, f in self.crowding.items() if streams >= s), default=1.0)
+        if since_change < self.slow_start:
+            r *= self.slow_factor
+        return r
+
+    def run(self, ramp: Ramp, clock: FakeClock, meter: RateMeter, until: float) -> list[tuple[float, int]]:
+        """Run the ramp until `until`; returns (time, streams) at every change the ramp made."""
+        changes: list[tuple[float, int]] = []
+        active: dict[int, list[float]] = {}  # stream -> [start, sent, block, counted, ack_at]
+        level_id = None
+        while clock.monotonic() < until:
+            now = clock.monotonic()
+            lvl = ramp.update(now)
+            if id(lvl) != level_id:
+                level_id = id(lvl)
+                changes.append((now, lvl.streams))
+                for i in list(active):
+                    if i >= lvl.streams:
+                        del active[i]  # abandoned: never acknowledged, never counted
+            for i in range(lvl.streams):
+                if i not in active:
+                    active[i] = [now, 0.0, float(lvl.block), 0.0, -1.0]  # first request: not counted
+            rate = self.stream_rate(lvl.streams, now - lvl.started)
+            for i, req in active.items():
+                start, sent, block, counted, ack_at = req
+                if ack_at < 0:
+                    req[1] = sent + rate * self.dt
+                    if req[1] >= block:
+                        req[4] = now + self.dt + self.rtt
+                elif now + self.dt >= ack_at:
+                    meter.record(i, start, ack_at, int(block), counted=bool(counted))
+                    active[i] = [ack_at, 0.0, float(lvl.block), 1.0, -1.0]
+            clock.advance(self.dt)
+        return changes
+
+
+def _ramp(link: SimLink, seconds: float, **settings) -> tuple[Ramp, RateMeter, FakeClock, list[tuple[float, int]]]:
+    clock = FakeClock(start=0.0)
+    meter = RateMeter()
+    s = RampSettings(**{"interval": 0.5, **settings})
+    ramp = Ramp(meter, s, start=0.0, end=seconds)
+    changes = link.run(ramp, clock, meter, seconds)
+    return ramp, meter, clock, changes
+
+
+def test_ramp_doubles_streams_until_the_link_is_full_then_stays() -> None:
+    link = SimLink(capacity=5e6, per_stream=1e6)
+    ramp, meter, _, changes = _ramp(link, 10.0)
+    assert [s for _, s in changes] == [2, 4, 8, 16]  # 2->4 +100%, 4->8 +25%, 8->16 +0%: stop
+    assert ramp.final and not ramp.limited
+    rate, streams = ramp.result(10.0)
+    assert streams == 16
+    assert rate is not None
+    assert rate.bytes_per_second == pytest.approx(5e6, rel=0.03)
+
+
+def test_ramp_discards_the_slow_start_after_each_change() -> None:
+    # For 0.4 s after every change the streams crawl at 10%; the figure must not see it.
+    link = SimLink(capacity=4e6, per_stream=1e6, slow_start=0.4, slow_factor=0.1)
+    ramp, meter, _, changes = _ramp(link, 10.0)
+    rate, _ = ramp.result(10.0)
+    assert rate is not None
+    assert rate.bytes_per_second == pytest.approx(4e6, rel=0.03)
+    naive = meter.total_bytes / 10.0  # counting everything would read far too low
+    assert naive < 0.9 * 4e6
+    for lvl in ramp.levels:
+        assert lvl.settled - lvl.started == pytest.approx(0.5)  # one whole interval thrown away
+
+
+def test_ramp_steps_back_when_more_streams_make_it_slower() -> None:
+    # Fills at 4 streams; 8 streams overload the link (only 60% of it gets through).
+    link = SimLink(capacity=4e6, per_stream=1e6, crowding={8: 0.6})
+    ramp, _, _, changes = _ramp(link, 10.0)
+    assert [s for _, s in changes] == [2, 4, 8, 4]
+    rate, streams = ramp.result(10.0)
+    assert streams == 4
+    assert rate is not None
+    assert rate.bytes_per_second == pytest.approx(4e6, rel=0.03)
+
+
+def test_ramp_makes_no_change_it_has_no_time_to_judge() -> None:
+    link = SimLink(capacity=1e9, per_stream=1e6)  # would keep rising for a long time
+    ramp, _, _, changes = _ramp(link, 4.0)
+    level_time = ramp.s.interval * (1 + ramp.s.measure_intervals)
+    for lvl in ramp.levels:
+        assert lvl.started + level_time <= 4.0 + 1e-9
+    assert ramp.final and ramp.cut_short  # still rising when the time ran out: said so
+    assert [s for _, s in changes] == [2, 4]
+
+
+def test_ramp_stops_at_the_stream_ceiling_and_says_the_link_may_be_faster() -> None:
+    link = SimLink(capacity=1e9, per_stream=1e6)
+    ramp, _, _, changes = _ramp(link, 30.0, max_streams=8)
+    assert [s for _, s in changes] == [2, 4, 8]
+    assert ramp.limited
+    rate, streams = ramp.result(30.0)
+    assert streams == 8 and rate is not None
+    assert rate.bytes_per_second == pytest.approx(8e6, rel=0.03)
+
+
+def test_ramp_waits_for_acknowledgements_on_a_slow_link() -> None:
+    # 256 KiB at 0.2 Mbit/s per stream takes ~10 s: no request completes inside the first level's
+    # window, so the ramp must not judge (and must not call the link empty).
+    link = SimLink(capacity=50_000, per_stream=25_000)
+    clock = FakeClock(start=0.0)
+    meter = RateMeter()
+    ramp = Ramp(meter, RampSettings(interval=0.5), start=0.0, end=8.0)
+    link.run(ramp, clock, meter, 8.0)
+    assert len(ramp.levels) == 1 and ramp.levels[0].rate is None
+    assert meter.total_bytes == 0
+
+
+def test_ramp_picks_a_small_first_block_when_the_hint_says_slow() -> None:
+    meter = RateMeter()
+    slow = Ramp(meter, RampSettings(interval=0.5), start=0.0, end=10.0, hint_bytes_per_second=100_000)
+    fast = Ramp(meter, RampSettings(interval=0.5), start=0.0, end=10.0, hint_bytes_per_second=1e9)
+    assert slow.level.block == MIN_BLOCK
+    assert fast.level.block == FIRST_BLOCK  # never more than 256 KiB before a measured level
+
+
+def test_settings_scale_with_the_window_and_the_round_trip() -> None:
+    assert RampSettings.for_window(10.0).interval == pytest.approx(10 / 15)
+    assert RampSettings.for_window(2.0).interval == pytest.approx(0.13333, rel=1e-3)
+    assert RampSettings.for_window(30.0).interval == 1.0
+    # a 300 ms round trip: a change needs a few round trips to settle
+    assert RampSettings.for_window(10.0, 0.3).interval == pytest.approx(1.2)
+
+
+# ------------------------------------------------------------------------------------------------
+# Choosing a probe; manual figure
+# ------------------------------------------------------------------------------------------------
+def test_bandwidth_always_wins_then_speedtest_then_destination() -> None:
+    sas = parse_sas_url("http://127.0.0.1:1/devstoreaccount1/cont?sv=2020-10-02&sr=c&sp=cw&sig=SECRETSIG")
+    assert isinstance(choose_probe(sas=sas, speedtest=True, bandwidth="20 Mbps"), ManualProbe)
+    assert isinstance(choose_probe(sas=sas, speedtest=True), SpeedtestProbe)
+    assert isinstance(choose_probe(sas=sas), DestinationProbe)
+    with pytest.raises(BadInput, match="SAS URL"):
+        choose_probe()
+
+
+def test_manual_figure_is_taken_as_typed() -> None:
+    m = ManualProbe("2.5 MB/s").measure()
+    assert m.method == "manual"
+    assert m.bits_per_second == 20e6
+    assert (m.rtt_ms, m.per_file_seconds, m.bytes) == (None, None, 0)
+    assert "as typed" in m.note.lower()
+    with pytest.raises(BadInput):
+        ManualProbe("fast")
+
+
+def test_probe_window_defaults_to_10_and_is_capped_at_30() -> None:
+    assert clamp_seconds(None) == 10.0
+    assert clamp_seconds(120) == 30.0
+    assert clamp_seconds(0.2) == 1.0
+    with pytest.raises(BadInput):
+        clamp_seconds(-1)
+
+
+def test_measurement_converts_to_the_estimate_models_figure() -> None:
+    estimate = pytest.importorskip("planner.estimate")
+    m = Measurement(48e6, 23.0, 0.031, "destination", 10.0, 123, "Good")
+    fig = m.to_figure()
+    assert isinstance(fig, estimate.BandwidthFigure)
+    assert (fig.bits_per_second, fig.method, fig.rtt_ms, fig.per_file_seconds) == (48e6, "destination", 23.0, 0.031)
+
+
+# ------------------------------------------------------------------------------------------------
+# Destination probe against Azurite
+# ------------------------------------------------------------------------------------------------
+SECONDS = 2.0
+SLACK = 3.0  # clean-up and thread start-up on a busy 2-core machine; speed itself is not tested here
+
+
+def _sig(url: str) -> str:
+    from urllib.parse import parse_qs, urlsplit
+
+    return parse_qs(urlsplit(url).query)["sig"][0]
+
+
+def _assert_no_sig(url: str, *texts: str) -> None:
+    from urllib.parse import quote
+
+    sig = _sig(url)
+    for text in texts:
+        assert sig not in text
+        assert quote(sig, safe="") not in text
+
+
+def _blobs(azurite, container: str) -> dict[str, int]:
+    client = azurite.service_client().get_container_client(container)
+    return {b.name: b.size for b in client.list_blobs(include=["uncommittedblobs"])}
+
+
+def _measure(url: str, seconds: float = SECONDS) -> tuple[DestinationProbe, Measurement, list[str], float]:
+    import time
+
+    phases: list[str] = []
+    probe = DestinationProbe(parse_sas_url(url), seconds=seconds)
+    t = time.monotonic()
+    m = probe.measure(lambda p: phases.append(p.phase))
+    return probe, m, phases, time.monotonic() - t
+
+
+def _assert_sane(m: Measurement, took: float, seconds: float = SECONDS) -> None:
+    assert m.method == "destination"
+    assert m.bits_per_second > 0
+    assert m.bytes >= 64 * KiB  # at least the warm-up request and some acknowledged blocks
+    assert m.rtt_ms is not None and m.rtt_ms > 0
+    assert m.per_file_seconds is not None and m.per_file_seconds > 0
+    assert m.streams is not None and m.streams >= 2
+    assert m.seconds <= seconds + 0.5
+    assert took <= seconds + SLACK
+    assert "emulator" in m.note
+
+
+def test_destination_probe_with_a_full_sas_measures_and_deletes_everything(azurite, container) -> None:
+    url = azurite.container_sas_url(container)
+    probe, m, phases, took = _measure(url)
+    _assert_sane(m, took)
+    assert probe.delete_mode
+    assert not m.left_marker and m.marker is None
+    assert _blobs(azurite, container) == {}
+    assert "uploading test data" in phases and "timing small files" in phases
+    _assert_no_sig(url, json.dumps(m.__dict__), repr(m))
+
+
+def test_destination_probe_with_a_write_only_sas_leaves_one_small_marker(azurite, container) -> None:
+    url = azurite.container_sas_url(container, permission="cw", prefix="site-a")
+    probe, m, _, took = _measure(url)
+    _assert_sane(m, took)
+    assert not probe.delete_mode
+    assert m.left_marker and m.marker == "site-a/.mdplan/check-marker.txt"
+    blobs = _blobs(azurite, container)
+    assert list(blobs) == [m.marker]  # exactly one blob, whatever was staged
+    assert blobs[m.marker] < 1024
+    assert "cannot delete" in m.note and m.marker in m.note
+
+
+def test_destination_probe_with_a_policy_only_sas(azurite) -> None:
+    import uuid
+
+    name = azurite.create_container(
+        f"si-{uuid.uuid4().hex[:12]}",
+        policies={"intake": ("cw", timedelta(hours=2)), "team": ("racwdl", timedelta(hours=2))},
+    )
+    url = azurite.container_sas_url(name, policy_id="intake")
+    assert "se=" not in url and "sp=" not in url
+    _, m, _, took = _measure(url)
+    _assert_sane(m, took)
+    assert m.left_marker and list(_blobs(azurite, name)) == [".mdplan/check-marker.txt"]
+
+    # A policy that allows deleting: the probe finds out by trying, and removes everything (the old
+    # marker included).
+    url = azurite.container_sas_url(name, policy_id="team")
+    probe, m, _, took = _measure(url)
+    _assert_sane(m, took)
+    assert probe.delete_mode and not m.left_marker
+    assert _blobs(azurite, name) == {}
+
+
+def test_destination_probe_refused_by_an_expired_policy_is_a_sas_problem(azurite) -> None:
+    import uuid
+
+    name = azurite.create_container(f"old-{uuid.uuid4().hex[:12]}", policies={"old": ("cw", timedelta(hours=-1))})
+    url = azurite.container_sas_url(name, policy_id="old")
+    with pytest.raises(SasProblem) as e:
+        DestinationProbe(parse_sas_url(url), seconds=SECONDS).measure()
+    assert e.value.exit_code == 3
+    _assert_no_sig(url, str(e.value))
+    assert _blobs(azurite, name) == {}
+
+
+def test_destination_probe_on_a_missing_container_or_dead_host(azurite) -> None:
+    url = azurite.container_sas_url("no-such-container")
+    with pytest.raises(SasProblem, match="no-such-container"):
+        DestinationProbe(parse_sas_url(url), seconds=SECONDS).measure()
+    from planner.emulator import free_port
+
+    dead = url.replace(f":{azurite.port}/", f":{free_port()}/")
+    with pytest.raises(NetworkUnreachable) as e:
+        DestinationProbe(parse_sas_url(dead), seconds=SECONDS).measure()
+    _assert_no_sig(url, str(e.value))
+
+
+# ------------------------------------------------------------------------------------------------
+# `mdplan bandwidth` as a user runs it
+# ------------------------------------------------------------------------------------------------
+def _mdplan(*args: str, env: dict[str, str] | None = None, stdin: str | None = None,
+            home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "MDPLAN_SAS"}
+    full_env.update(env or {})
+    if home is not None:
+        full_env["MDPLAN_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "planner", *args], capture_output=True, text=True, env=full_env,
+        input=stdin, timeout=120,
+    )
+
+
+def _one_line_error(p: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in p.stderr and "Traceback" not in p.stdout
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("mdplan: ")
+    return lines[0]
+
+
+def test_cli_json_from_mdplan_sas_has_the_stable_keys(azurite, container, tmp_path) -> None:
+    url = azurite.container_sas_url(container, permission="racwdl")
+    p = _mdplan("bandwidth", "--seconds", "2", "--json", env={"MDPLAN_SAS": url}, home=tmp_path)
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    for key in ("bits_per_second", "rtt_ms", "per_file_seconds", "method", "seconds", "bytes"):
+        assert key in data
+    assert data["method"] == "destination"
+    assert data["bits_per_second"] > 0 and data["bytes"] > 0 and 0 < data["seconds"] <= 2.5
+    assert "Measuring" not in p.stderr  # no progress indicator without a terminal
+    _assert_no_sig(url, p.stdout, p.stderr)
+    assert _blobs(azurite, container) == {}
+    # The figure is kept for the next upload's first ETA to this container.
+    rates = json.loads((tmp_path / "rates.json").read_text("utf-8"))
+    assert [v["method"] for v in rates.values()] == ["probe"]
+
+
+def test_cli_prints_the_figure_for_a_person(azurite, container, tmp_path) -> None:
+    url = azurite.container_sas_url(container, permission="cw")
+    p = _mdplan("bandwidth", "-", "--seconds", "2", stdin=url + "\n", home=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "Upload speed:" in p.stdout and "measured to your container" in p.stdout
+    assert "Round trip:" in p.stdout and "Per file:" in p.stdout
+    assert ".mdplan/check-marker.txt" in p.stdout  # says what it left behind
+    _assert_no_sig(url, p.stdout, p.stderr)
+
+
+def test_cli_expired_sas_exits_3_with_one_line(azurite, container, tmp_path) -> None:
+    url = azurite.container_sas_url(container, expiry=timedelta(hours=-2))
+    p = _mdplan("bandwidth", url, "--seconds", "2", home=tmp_path)
+    assert p.returncode == 3
+    line = _one_line_error(p)
+    assert "expired" in line and "new URL" in line
+    _assert_no_sig(url, p.stdout, p.stderr)
+    assert _blobs(azurite, container) == {}
+
+
+def test_cli_bad_input_exits_2(tmp_path) -> None:
+    p = _mdplan("bandwidth", home=tmp_path)
+    assert p.returncode == 2
+    assert "SAS URL" in _one_line_error(p)
+    p = _mdplan("bandwidth", "--seconds", "45", "http://127.0.0.1:1/devstoreaccount1/c1?sp=w&sr=c&sig=x", home=tmp_path)
+    assert p.returncode == 2
+    assert "--seconds" in _one_line_error(p)
+
+
+def test_cli_help_says_what_it_does_with_examples() -> None:
+    p = _mdplan("bandwidth", "--help")
+    assert p.returncode == 0
+    assert "Measure your upload speed" in p.stdout
+    assert p.stdout.count("mdplan bandwidth ") >= 2
+
+
+# ------------------------------------------------------------------------------------------------
+# speedtest-cli, for real, against a loopback server that speaks its endpoints
+# ------------------------------------------------------------------------------------------------
+class _SpeedtestServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _SpeedtestHandler)
+        self.lock = threading.Lock()
+        self.latency_requests = 0
+        self.uploads = 0
+        self.received = 0
+        self.refuse_uploads = False
+
+    @property
+    def server_entry(self) -> dict[str, object]:
+        host, port = self.server_address[:2]
+        return {"url": f"http://{host}:{port}/speedtest/upload.php", "id": "1", "sponsor": "Loopback",
+                "name": "here", "country": "Nowhere", "cc": "NO", "host": f"{host}:{port}", "d": 0.0}
+
+
+class _SpeedtestHandler(http.server.BaseHTTPRequestHandler):
+    server: _SpeedtestServer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/speedtest/latency.txt"):
+            with self.server.lock:
+                self.server.latency_requests += 1
+            self._send(200, b"test=test\n")
+        else:
+            self._send(404, b"not here")
+
+    def do_POST(self) -> None:
+        if not self.path.startswith("/speedtest/upload.php"):
+            self._send(404, b"not here")
+            return
+        left = int(self.headers.get("Content-Length", "0"))
+        got = 0
+        while left > 0:
+            chunk = self.rfile.read(min(left, 65536))
+            if not chunk:
+                break
+            got += len(chunk)
+            left -= len(chunk)
+        with self.server.lock:
+            self.server.uploads += 1
+            self.server.received += got
+        if self.server.refuse_uploads:
+            self._send(403, b"Forbidden")
+        else:
+            self._send(200, f"size={got}".encode())
+
+
+@pytest.fixture
+def speedtest_server() -> Iterator[_SpeedtestServer]:
+    server = _SpeedtestServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_speedtest_cli_measures_against_a_loopback_server(speedtest_server) -> None:
+    probe = SpeedtestProbe(seconds=2, config=speedtest_config(2), servers=[speedtest_server.server_entry])
+    assert probe._speedtest()._secure is True  # speedtest.net answers 403 on plain http
+    m = probe.measure()
+    assert m.method == "speedtest"
+    assert m.bits_per_second > 0
+    assert 0 < m.bytes <= speedtest_server.received
+    assert speedtest_server.uploads >= 1
+    assert speedtest_server.latency_requests == 3  # speedtest-cli's three "pings" of the best server
+    assert m.rtt_ms is not None and m.per_file_seconds is None
+    assert m.seconds <= 2 + SLACK
+    assert "Rough" in m.note and "speedtest.net" in m.note and "SAS URL" in m.note
+
+
+def test_speedtest_refused_uploads_become_one_clear_error(speedtest_server) -> None:
+    speedtest_server.refuse_uploads = True
+    probe = SpeedtestProbe(seconds=2, config=speedtest_config(2), servers=[speedtest_server.server_entry])
+    with pytest.raises(NetworkUnreachable) as e:
+        probe.measure()
+    assert e.value.exit_code == 4
+    assert "refused" in str(e.value) and "403" in str(e.value)  # never a figure made of refused data
+    assert "SAS URL" in str(e.value) and "--bandwidth" in str(e.value)
+    assert speedtest_server.uploads >= 1
+
+
+def test_speedtest_with_no_server_answering_becomes_one_clear_error() -> None:
+    from planner.emulator import free_port
+
+    dead = {"url": f"http://127.0.0.1:{free_port()}/speedtest/upload.php", "id": "2", "sponsor": "Gone",
+            "name": "nowhere", "d": 0.0}
+    with pytest.raises(NetworkUnreachable, match="--bandwidth"):
+        SpeedtestProbe(seconds=1, config=speedtest_config(1), servers=[dead]).measure()
+
+
+def test_cli_speedtest_offline_exits_4_with_one_line(tmp_path) -> None:
+    # This machine has no internet: speedtest.net's configuration cannot be fetched. That must be one
+    # plain line pointing at the SAS URL and --bandwidth, exit 4 (network), never a traceback.
+    p = _mdplan("bandwidth", "--speedtest", "--seconds", "2", home=tmp_path)
+    assert p.returncode == 4, p.stdout + p.stderr
+    line = _one_line_error(p)
+    assert "speed test did not work" in line
+    assert "SAS URL" in line and "--bandwidth" in line
