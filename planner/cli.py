@@ -132,6 +132,331 @@ def _exit(code: int, argv: list[str] | None) -> int:
 # `mdplan --help` stays fast.
 
 
+# ------------------------------------------------------------------------------------------------
+# upload / verify / jobs
+# ------------------------------------------------------------------------------------------------
+class _RichUploadUI:
+    """Plan and progress for a person: rich on stderr, progress only when stderr is a terminal."""
+
+    def __init__(self, show_progress: bool) -> None:
+        self._show = show_progress and err.is_terminal
+        self._progress = None
+        self._task = None
+
+    def plan(self, plan) -> None:  # planner.upload.Plan
+        from planner.units import format_bytes, format_duration, format_rate
+
+        lines = [f"Job {plan.job_id}" + (" (resuming: "
+                 f"{plan.files_done_before:,} files, {format_bytes(plan.bytes_done_before)} already sent)"
+                 if plan.files_done_before else "")]
+        lines.append(f"  From:     {plan.source}")
+        lines.append(f"  To:       {plan.destination}")
+        lines.append(f"  Send:     {plan.files_to_send:,} files, {format_bytes(plan.bytes_to_send)}")
+        for reason, (n, b) in sorted(plan.excluded.items()):
+            lines.append(f"  Left out: {n:,} files, {format_bytes(b)}: {reason}")
+        if plan.conflicts:
+            lines.append(f"  Name clash: {plan.conflicts} file(s) map to a blob name another file already has;"
+                         " they are not sent and are listed in the report.")
+        if plan.scan_problems:
+            lines.append(f"  Could not read: {len(plan.scan_problems)} folder(s)/file(s), e.g. "
+                         f"{plan.scan_problems[0][0]} ({plan.scan_problems[0][1]})")
+        if plan.cap:
+            lines.append(f"  Speed cap: {plan.cap}")
+        if plan.eta_seconds is not None and plan.rate_bps:
+            lines.append(f"  Time:     about {format_duration(plan.eta_seconds)} at {format_rate(plan.rate_bps)}"
+                         f" (last {plan.rate_source} rate to this container)")
+        elif plan.files_to_send:
+            lines.append("  Time:     estimated from the first seconds of the transfer")
+        if plan.expires_before_finish and plan.sas_expiry is not None:
+            lines.append(f"  Warning:  the URL expires {plan.sas_expiry:%Y-%m-%d %H:%M} UTC, before the estimated"
+                         " finish. Ask the team for a longer-lived URL; a new URL continues this same job.")
+        if plan.advice == "drive":
+            lines.append("  Advice:   at this rate, mailing a drive would be faster: "
+                         + " ".join(plan.advice_reasons[:2]))
+        err.print("\n".join(lines), markup=False)
+
+    def confirm(self, question: str) -> bool:
+        return typer.confirm(question, default=False, err=True)
+
+    def progress(self, snap, *, files_total: int, bytes_total: int, failed: int, waiting, workers: int) -> None:
+        if not self._show:
+            return
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
+
+        from planner.units import format_duration, format_rate
+
+        if self._progress is None:
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                                      TextColumn("{task.fields[info]}"), console=err, transient=False)
+            self._progress.start()
+            self._task = self._progress.add_task("Uploading", total=max(bytes_total, 1), info="")
+        eta = format_duration(snap.eta_seconds) if snap.eta_seconds is not None else "measuring..."
+        info = (f"{snap.files_done:,}/{files_total:,} files  {format_rate(snap.current_bps)} now,"
+                f" {format_rate(snap.average_bps)} avg  ETA {eta}  workers {workers}")
+        if failed:
+            info += f"  failed {failed}"
+        if waiting:
+            info = "waiting for network (retrying by itself)  " + info
+        self._progress.update(self._task, completed=snap.bytes_done, info=info)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def message(self, text: str) -> None:
+        err.print(text, markup=False)
+
+
+def _install_stop_handlers(stop) -> None:
+    import signal
+
+    def handler(signum, frame):  # noqa: ARG001
+        first = not stop.soft.is_set()
+        stop.request()
+        if first:
+            err.print("\nStopping: finishing the files in progress and saving the journal. "
+                      "Press Ctrl-C again to stop at once.", markup=False)
+
+    signal.signal(signal.SIGINT, handler)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, handler)
+    if hasattr(signal, "SIGBREAK"):  # Windows Ctrl-Break
+        signal.signal(signal.SIGBREAK, handler)
+
+
+@app.command(
+    help=(
+        "Upload a folder of camera-trap images to the container in a SAS URL: parallel, resumable, "
+        "speed-capped if you like, every file checked by MD5, with a report to share at the end.\n\n"
+        "Examples:\n\n\b\n"
+        "  mdplan upload D:\\camera-traps \"https://ACCOUNT.blob.core.windows.net/CONTAINER?sv=...\"\n"
+        "  mdplan upload /media/drive/2024 - --cap-mbps 20 --images-only\n"
+        "  mdplan upload ./cams --bwlimit \"08:00,512k 18:00,off\"\n\n"
+        "'-' reads the URL from the next line of input; without it, MDPLAN_SAS is used. The --bwlimit example "
+        "uploads slowly by day and at full speed from 18:00.\n\n"
+        "Re-run the same command to resume after a stop, a crash or a new URL. " + EXIT_CODE_HELP
+    )
+)
+def upload(
+    folder: str = typer.Argument(..., metavar="FOLDER", help="The folder that holds the images (all subfolders are included)."),
+    sas: str = typer.Argument(None, metavar="SAS", help="The container SAS URL in double quotes, '-' to read it "
+                                                          "from input, or leave it out and set MDPLAN_SAS."),
+    cap_mbps: float = typer.Option(None, "--cap-mbps", help="Speed cap in megabits per second (as AzCopy)."),
+    bwlimit: str = typer.Option(None, "--bwlimit", help="Speed cap in rclone's syntax: bytes/s such as 2M, or a "
+                                                        "timetable such as \"08:00,512k 18:00,off\"."),
+    workers: str = typer.Option("auto", "--workers", help="Parallel uploads: a number, or auto (tuned to your link)."),
+    prefix: str = typer.Option("", "--prefix", help="Folder inside the container to upload into, e.g. 2024/site-a."),
+    images_only: bool = typer.Option(False, "--images-only", help="Send only image files MegaDetector reads."),
+    include: list[str] = typer.Option([], "--include", help="Only send files matching this pattern (repeatable; "
+                                                            "case-insensitive), e.g. '*.jpg' or 'site1/*'."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Do not send files matching this pattern (repeatable)."),
+    overwrite: str = typer.Option("if-different", "--overwrite",
+                                  help="never | if-different | always: what to do with a blob already there."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and stop; send nothing."),
+    report: str = typer.Option(None, "--report", help="Where to write the HTML report (default: reports/)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON summary at the end."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before starting, even if a drive looks faster."),
+    allow_sleep: bool = typer.Option(False, "--allow-sleep", help="Let the computer sleep during the upload."),
+) -> int:
+    from pathlib import Path
+
+    from planner.sas import resolve_sas_argument
+    from planner.upload import StopFlag, UploadOptions, run
+
+    if overwrite not in ("never", "if-different", "always"):
+        fail(f"--overwrite takes never, if-different or always, not {overwrite!r}.", ExitCode.BAD_INPUT)
+    if workers != "auto":
+        if not workers.isdigit() or not 1 <= int(workers) <= 256:
+            fail(f"--workers takes auto or a whole number from 1 to 256, not {workers!r}.", ExitCode.BAD_INPUT)
+    sas_url = resolve_sas_argument(sas)
+    opts = UploadOptions(
+        source=Path(folder).expanduser(), sas=sas_url, prefix=prefix, images_only=images_only,
+        include=tuple(include), exclude=tuple(exclude), overwrite=overwrite,  # type: ignore[arg-type]
+        workers=None if workers == "auto" else int(workers), bwlimit=bwlimit, cap_mbps=cap_mbps, dry_run=dry_run,
+    )
+    stop = StopFlag()
+    _install_stop_handlers(stop)
+    ui = _RichUploadUI(show_progress=not json_out)
+    with _stay_awake(enabled=not allow_sleep and not dry_run):
+        try:
+            result, plan = run(opts, ui, stop=stop, assume_yes=yes, interactive=sys.stdin.isatty())
+        finally:
+            ui.close()
+    if result is None:
+        if json_out:
+            print_json(plan)
+        else:
+            out.print("Dry run: nothing was sent.", markup=False)
+        return 0
+    _write_upload_report(result, report)
+    if json_out:
+        print_json(result)
+    else:
+        _print_upload_result(result)
+    return result.exit_code
+
+
+def _print_upload_result(result) -> None:
+    from planner.units import format_bytes, format_duration, format_rate
+
+    out.print(
+        f"{result.outcome.capitalize()}: {result.files_sent:,} files sent ({format_bytes(result.bytes_sent)}) in "
+        f"{format_duration(result.seconds)}, {format_rate(result.average_bits_per_second)} on average; "
+        f"{result.files_already_there:,} already there; {result.files_failed:,} failed. "
+        f"{result.files_done_total:,} of {result.files_total:,} files are in the container.",
+        markup=False,
+    )
+    out.print(result.message, markup=False)
+    if result.report_path:
+        out.print(f"Report: {result.report_path}", markup=False)
+
+
+def _write_upload_report(result, report_path: str | None) -> None:
+    """The HTML report and CSV manifest, written after every run (finished, failed or interrupted)."""
+    try:
+        from planner import report as report_mod
+    except ImportError:
+        return
+    writer = getattr(report_mod, "write_job_report", None)
+    if writer is None:
+        return
+    from pathlib import Path
+
+    try:
+        files = writer(Path(result.journal_path), Path(report_path) if report_path else None)
+    except Exception as e:  # the upload itself is done and saved; a report problem must not hide that
+        err.print(f"mdplan: the upload is saved, but the report could not be written ({redact(e)}). "
+                  "Run `mdplan report` to try again.", markup=False)
+        return
+    result.report_path = str(files.html)
+    result.manifest_path = str(files.csv)
+
+
+class _stay_awake:
+    """Keep the computer awake while a job runs (wakepy); say once if the OS offers no way."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._mode = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return self
+        try:
+            from wakepy import keep
+
+            self._mode = keep.running(on_fail="pass")
+            m = self._mode.__enter__()
+            if not getattr(m, "active", False):
+                err.print("Note: could not keep this computer awake automatically; check its sleep settings "
+                          "so the upload is not paused.", markup=False)
+        except Exception:
+            self._mode = None
+            err.print("Note: could not keep this computer awake automatically; check its sleep settings "
+                      "so the upload is not paused.", markup=False)
+        return self
+
+    def __exit__(self, *exc):
+        if self._mode is not None:
+            try:
+                self._mode.__exit__(*exc)
+            except Exception:
+                pass
+        return False
+
+
+@app.command(
+    help=(
+        "Check that every file that should be in the container is there, with the same size and MD5.\n\n"
+        "Examples:\n\n\b\n"
+        "  mdplan verify D:\\camera-traps \"https://ACCOUNT.blob.core.windows.net/CONTAINER?sv=...\"\n"
+        "  mdplan verify /media/drive/2024 - --json\n\n"
+        "Needs a URL that can list the container. Exit 0 only when everything matches; 1 when something "
+        "differs; 3 when the URL cannot list."
+    )
+)
+def verify(
+    folder: str = typer.Argument(..., metavar="FOLDER", help="The folder that was uploaded."),
+    sas: str = typer.Argument(None, metavar="SAS", help="The container SAS URL, '-' for input, or leave out and set MDPLAN_SAS."),
+    prefix: str = typer.Option("", "--prefix", help="The --prefix used for the upload, if any."),
+    images_only: bool = typer.Option(False, "--images-only", help="Check only image files (as the upload did)."),
+    include: list[str] = typer.Option([], "--include", help="As for upload."),
+    exclude: list[str] = typer.Option([], "--exclude", help="As for upload."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> int:
+    from pathlib import Path
+
+    from planner.sas import resolve_sas_argument
+    from planner.units import format_bytes
+    from planner.verify import verify as do_verify
+
+    sas_url = resolve_sas_argument(sas)
+    res = do_verify(Path(folder).expanduser(), sas_url, prefix=prefix, images_only=images_only,
+                    include=tuple(include), exclude=tuple(exclude))
+    if json_out:
+        data = to_jsonable(res)
+        data["ok"] = res.ok
+        print_json(data)
+    else:
+        if res.ok:
+            out.print(f"All {res.files_checked:,} files ({format_bytes(res.bytes_checked)}) are in {res.destination},"
+                      " same size and MD5." + (f" {res.md5_not_stored} blob(s) have no stored MD5 and were compared"
+                                               " by size." if res.md5_not_stored else ""), markup=False)
+        else:
+            out.print(f"{res.differences_total:,} of {res.files_checked:,} files differ from what is in "
+                      f"{res.destination}:", markup=False)
+            for d in res.differences[:50]:
+                out.print(f"  {d.problem:13} {d.rel_path}", markup=False)
+            if res.differences_total > 50:
+                out.print(f"  ... and {res.differences_total - 50:,} more (use --json for the full list)",
+                          markup=False)
+            out.print("Run the same `mdplan upload` command again to send what is missing or different.",
+                      markup=False)
+    return 0 if res.ok else int(ExitCode.PARTIAL)
+
+
+@app.command(
+    help=(
+        "List upload jobs (one per folder and container) and how far each got, or forget one.\n\n"
+        "Examples:\n\n\b\n"
+        "  mdplan jobs\n"
+        "  mdplan jobs --forget 3f2a9c1b7d2e"
+    )
+)
+def jobs(
+    forget: str = typer.Option(None, "--forget", help="Delete this job's journal (the files and blobs are untouched)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the jobs as JSON."),
+) -> int:
+    from datetime import datetime
+
+    from planner.journal import forget_job, journal_home, list_jobs
+    from planner.units import format_bytes
+
+    if forget:
+        info = forget_job(forget)
+        out.print(f"Forgot job {info.job_id} ({info.source} -> {info.destination}). Its files and blobs are "
+                  "untouched; the next upload of that folder starts a new job.", markup=False)
+        return 0
+    found = list_jobs()
+    if json_out:
+        print_json([{**to_jsonable(j), "destination": j.destination} for j in found])
+        return 0
+    if not found:
+        out.print(f"No upload jobs yet (journals live in {journal_home()}).", markup=False)
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"Upload jobs (journals in {journal_home()})")
+    for col in ("job", "folder", "destination", "files done", "bytes done", "state", "last run"):
+        table.add_column(col)
+    for j in found:
+        table.add_row(j.job_id, j.source, j.destination, f"{j.files_done:,}/{j.files_total:,}",
+                      f"{format_bytes(j.bytes_done)}/{format_bytes(j.bytes_total)}", j.state,
+                      datetime.fromtimestamp(j.updated).strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+    return 0
+
+
 @app.command(
     "check",
     help=(
@@ -199,6 +524,31 @@ def _print_check_result(result) -> None:
     for warning in result.warnings:
         out.print(f"Note: {warning}", markup=False)
     out.print(result.advice, markup=False)
+
+
+@app.command(
+    help=(
+        "Draw (again) the HTML report and CSV manifest of an upload job: the latest one, or the job you name.\n\n"
+        "Examples:\n\n\b\n"
+        "  mdplan report\n"
+        "  mdplan report 3f2a9c1b7d2e --out D:\\reports\\season-2024.html"
+    )
+)
+def report(
+    job: str = typer.Argument(None, metavar="JOB", help="Job id (or its first letters) from `mdplan jobs`; "
+                                                        "default: the most recent job."),
+    out_path: str = typer.Option(None, "--out", help="Where to write the HTML file (default: reports/)."),
+) -> int:
+    from pathlib import Path
+
+    from planner.journal import find_job
+    from planner.report import write_job_report
+
+    info = find_job(job)
+    files = write_job_report(info.path, Path(out_path) if out_path else None)
+    out.print(f"Report for job {info.job_id} ({info.destination}): {files.html}", markup=False)
+    out.print(f"Manifest (every file and its state): {files.csv}", markup=False)
+    return 0
 
 
 # ------------------------------------------------------------------------------------------------

@@ -414,6 +414,13 @@ class Journal:
             c.excluded_bytes[reason or "excluded"] = b
         return c
 
+    def found_already(self) -> tuple[int, int]:
+        """Files (and bytes) marked done because they were already in the container, not sent."""
+        n, b = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(size),0) FROM files WHERE selected=1 AND state='done'"
+            " AND last_error LIKE 'already in the container%'").fetchone()
+        return int(n), int(b)
+
     def failures(self, limit: int = 1000) -> list[FileRow]:
         return [FileRow(*r) for r in self._db.execute(
             "SELECT id, rel_path, blob_name, size, mtime_ns, md5, state, attempts, last_error, site FROM files"
