@@ -7,7 +7,7 @@
 
 Layout (X is a random free /24 in 10.213.0.0/16, checked against every address and route on the host):
 
-    host  mdb<id>h 10.213.X.1  --tbf rate R-->  mdb<id>n 10.213.X.2  namespace mdplan-bench-<id>
+    host  mdb<id>h 10.213.X.1  --tbf rate R-->  mdb<id>n 10.213.X.2  namespace mdplan-bench-<id>-<pid>
                                 <--tbf rate R--                         proxy -> 127.0.0.1:service
 
 Host -> namespace is the upload direction (Azurite lives in the namespace), shaped by tbf on the
@@ -18,7 +18,7 @@ Teardown always runs: on leaving the `with`, on an exception, on Ctrl-C (Keyboar
 `with`), on SIGTERM/SIGHUP (turned into SystemExit so the same path runs) and at interpreter exit
 (atexit) for anything still standing. It kills the processes the lab started, deletes the veth pair
 and the namespace, and waits until both are gone. `python -m benchmarks.lab --cleanup` removes what a
-`kill -9`'d run left (only names with this module's prefix).
+`kill -9`'d run left (only names with this module's prefix whose creating process is gone).
 """
 
 from __future__ import annotations
@@ -105,15 +105,37 @@ def leftovers() -> dict[str, list[str]]:
     return {"namespaces": ns, "links": links}
 
 
+def _owner_alive(ns: str) -> bool:
+    """Namespaces are named NS_PREFIX + id + '-' + the creating process id: is that process alive?"""
+    tail = ns.rsplit("-", 1)[-1]
+    if not tail.isdigit():
+        return True  # not a name this version makes: leave it alone
+    try:
+        os.kill(int(tail), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def cleanup_stale() -> dict[str, list[str]]:
-    """Remove what a killed run left behind: only the lab's own names. Returns what was removed."""
+    """Remove what a killed run left behind: only the lab's own names, and only those whose creating
+    process is gone (another run, or another person's benchmark, may be using the lab right now)."""
     found = leftovers()
+    removed: dict[str, list[str]] = {"namespaces": [], "links": []}
     for ns in found["namespaces"]:
+        if _owner_alive(ns):
+            continue
         _kill_namespace_pids(ns)
         run(["ip", "netns", "del", ns], check=False)
+        removed["namespaces"].append(ns)
+    live_ids = {ns[len(NS_PREFIX):].split("-", 1)[0] for ns in leftovers()["namespaces"]}
     for name in found["links"]:
-        run(["ip", "link", "del", name], check=False)
-    return found
+        if name[len(IF_PREFIX):-1] not in live_ids:  # a veth whose namespace is gone or never was
+            run(["ip", "link", "del", name], check=False)
+            removed["links"].append(name)
+    return removed
 
 
 def _kill_namespace_pids(ns: str) -> None:
@@ -199,7 +221,7 @@ class Link:
         self.latency_ms = latency_ms
         self.burst_bytes = burst_bytes
         self.id = secrets.token_hex(3)
-        self.ns = f"{NS_PREFIX}{self.id}"
+        self.ns = f"{NS_PREFIX}{self.id}-{os.getpid()}"  # the pid tells cleanup_stale whose it is
         self.host_if = f"{IF_PREFIX}{self.id}h"  # veth names: at most 15 characters
         self.ns_if = f"{IF_PREFIX}{self.id}n"
         self.subnet: ipaddress.IPv4Network | None = None

@@ -139,7 +139,7 @@ sizes), generated once into `benchmarks/.work/`.
 
 Limits of the lab: the proxy ends TCP inside the namespace, so request/response latency is real but TCP
 slow start and loss recovery over a long path are not reproduced; Azurite is not Azure (its per-request
-cost is a local Node.js process on the same 2 cores as the uploader).
+cost is a local Node.js process sharing the machine's cores with the uploader).
 """
 
 
@@ -246,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     if not is_root() and all(REGISTRY[n].needs_root for n in names):
         print("skipped: needs root (the lab builds network namespaces and tc qdiscs)")
         return 0
+    if is_root():
+        from benchmarks.lab import cleanup_stale
+
+        stale = cleanup_stale()  # what a kill -9'd earlier run left (only the lab's own names)
+        if stale["namespaces"] or stale["links"]:
+            print(f"removed leftovers of an earlier run: {stale}", file=sys.stderr)
     total = time.monotonic()
     for name in dict.fromkeys(names):
         sc = REGISTRY[name]

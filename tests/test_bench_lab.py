@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.ceiling import send_stream, serve_sink
-from benchmarks.lab import Link, is_root, leftovers
+from benchmarks.lab import Link, cleanup_stale, is_root, leftovers
 from benchmarks.proxy import DelayProxy, Endpoint
 
 REPO = Path(__file__).resolve().parent.parent
@@ -209,3 +209,34 @@ def test_link_tears_down_on_sigterm():
     assert ns not in after["namespaces"] and host_if not in after["links"]
     pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
     assert pids == []
+
+
+@needs_root
+def test_cleanup_removes_a_killed_runs_lab_but_not_a_live_one():
+    script = (
+        "import time\n"
+        "from benchmarks.lab import Link\n"
+        "with Link(10) as link:\n"
+        "    link.expose(9)\n"
+        "    print(link.ns, link.host_if, flush=True)\n"
+        "    time.sleep(30)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        dead_ns, dead_if = proc.stdout.readline().split()
+        proc.kill()  # kill -9: no teardown runs
+        proc.wait(timeout=5)
+        with Link(10) as live:
+            assert dead_ns in leftovers()["namespaces"]
+            removed = cleanup_stale()
+            assert dead_ns in removed["namespaces"]
+            assert live.ns not in removed["namespaces"]
+            now = leftovers()
+            assert live.ns in now["namespaces"] and live.host_if in now["links"]
+            assert dead_ns not in now["namespaces"] and dead_if not in now["links"]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        cleanup_stale()
