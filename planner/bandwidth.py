@@ -15,13 +15,14 @@ How the destination probe measures, and why:
 - Bytes count only when the service acknowledged them: a request's bytes are credited when its
   Put Block / Put Blob returned success, never when they were handed to the socket (speedtest-cli's
   mistake, which makes it read high on slow links).
-- Each acknowledged request's bytes are spread over the time it took; a window's rate is the bytes
-  credited inside it over the time the streams were busy inside it, times the number of streams.
-  That way a 0.5 s window is not at the mercy of which request happened to finish just inside it.
+- Each acknowledged request's bytes are spread over the time it took, and a window's rate is the
+  bytes credited inside it over its length. A window is judged only once every request that started
+  in it has been answered, so the figure needs no guess about requests on their way, and a 0.5 s
+  window is not at the mercy of which request happened to finish just inside it.
 - Parallel streams are ramped like iperf's `-P`: start with 2, double while the rate rises by at
   least 10%, then stay (or step back to the best count if the rate fell) and measure until the end.
   AzCopy bench's rule: the first interval after every change is discarded (new connections, TCP slow
-  start), and so is every stream's first request.
+  start); it lasts at least four round trips.
 - Blocks start at 256 KiB (less on a link that looks slow) and are resized at each change so one
   request takes about one interval: never a single request that eats the probe window on a slow
   link, never thousands of tiny requests on a fast one.
@@ -156,36 +157,51 @@ def choose_block(bytes_per_second_per_stream: float | None, request_seconds: flo
 
 @dataclass(frozen=True)
 class Transfer:
-    """One completed request: which stream, when it started and ended, bytes the service acknowledged."""
+    """One finished request: its stream, when it started and ended, and the bytes the service
+    acknowledged (0 when it failed)."""
 
     stream: int
     start: float
     end: float
     nbytes: int
-    counted: bool = True  # False for a stream's first request (connection set-up, slow start)
 
 
 @dataclass(frozen=True)
 class Rate:
     bytes_per_second: float
-    busy_seconds: float  # stream-seconds of completed requests inside the windows
-    coverage: float  # busy_seconds / (streams x window length): how much of the window is known
-    requests: int  # completed, counted requests that touched the windows
+    seconds: float  # total length of the windows it was measured over
+    requests: int  # requests that touched the windows
 
 
 class RateMeter:
-    """Acknowledged bytes over time, from completed requests only. Thread-safe; no clock of its own."""
+    """Acknowledged bytes over time. Thread-safe; it has no clock: callers pass the times.
+
+    Call `begin()` when a request goes out and `end()` when the service has answered. Ask for rates
+    only up to `known_until()`, the start of the oldest request still in flight: before that instant
+    every byte sent has been acknowledged (or refused), so a window's rate needs no guess about
+    requests on their way. (Averaging per-stream rates of finished requests instead reads high: the
+    streams TCP happens to starve are the ones still in flight, and they would be left out.)
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._done: list[Transfer] = []
+        self._in_flight: dict[int, float] = {}
 
-    def add(self, transfer: Transfer) -> None:
+    def begin(self, stream: int, start: float) -> None:
         with self._lock:
-            self._done.append(transfer)
+            self._in_flight[stream] = start
 
-    def record(self, stream: int, start: float, end: float, nbytes: int, *, counted: bool = True) -> None:
-        self.add(Transfer(stream, start, end, nbytes, counted))
+    def end(self, stream: int, start: float, end: float, nbytes: int) -> None:
+        with self._lock:
+            if self._in_flight.get(stream) == start:
+                del self._in_flight[stream]
+            self._done.append(Transfer(stream, start, end, nbytes))
+
+    def known_until(self, now: float) -> float:
+        """Up to when every request's fate is known: the oldest in-flight request's start, else now."""
+        with self._lock:
+            return min([now, *self._in_flight.values()])
 
     @property
     def transfers(self) -> list[Transfer]:
@@ -197,34 +213,29 @@ class RateMeter:
         with self._lock:
             return sum(t.nbytes for t in self._done)
 
-    def rate(self, windows: Sequence[tuple[float, float]], streams: int) -> Rate | None:
-        """Rate of `streams` parallel streams over `windows` (start, end), or None if nothing completed.
-
-        Each completed request's bytes are spread evenly over its duration and only the part inside a
-        window counts; the per-stream rate (credited bytes / busy time) times `streams` is the total.
-        Requests still in flight are left out of bytes and time alike, so they bias nothing.
-        """
-        credited = busy = 0.0
+    def rate(self, windows: Sequence[tuple[float, float]]) -> Rate | None:
+        """Bytes/s over `windows` (start, end): each request's acknowledged bytes are spread evenly
+        over its duration, the parts inside the windows summed and divided by their total length.
+        None when the windows are empty. Windows should end by `known_until()`."""
+        windows = [(a, b) for a, b in windows if b > a]
+        if not windows:
+            return None
+        span = sum(b - a for a, b in windows)
+        earliest = min(a for a, _ in windows)
+        credited = 0.0
         requests = 0
-        span = sum(max(0.0, b - a) for a, b in windows)
-        earliest = min((a for a, _ in windows), default=0.0)
         for t in reversed(self.transfers):
-            if t.end < earliest - 1.0:  # records arrive in (almost) end order: the rest is older
+            if t.end < earliest - 1.0:  # added as they finish, so everything further back is older
                 break
-            if not t.counted or t.stream >= streams:
-                continue
             duration = t.end - t.start
             touched = False
             for a, b in windows:
                 overlap = min(b, t.end) - max(a, t.start)
-                if overlap > 0 and duration > 0:
-                    busy += overlap
-                    credited += t.nbytes * overlap / duration
+                if overlap > 0:
+                    credited += t.nbytes * overlap / duration if duration > 0 else t.nbytes
                     touched = True
             requests += touched
-        if busy <= 0 or span <= 0:
-            return None
-        return Rate(streams * credited / busy, busy, min(1.0, busy / (streams * span)), requests)
+        return Rate(credited / span, span, requests)
 
 
 @dataclass
@@ -246,7 +257,6 @@ class RampSettings:
     max_streams: int = MAX_STREAMS
     min_gain: float = 0.10  # keep doubling the streams while a doubling adds at least this much
     measure_intervals: int = 2  # intervals a level is measured for before it is judged
-    min_coverage: float = 0.4  # judge only once completed requests cover this much of the window
     request_intervals: float = 1.0  # blocks sized so one request takes about this many intervals
 
     @classmethod
@@ -305,12 +315,15 @@ class Ramp:
 
     def update(self, now: float) -> Level:
         lvl = self.level
-        if self.final or now < lvl.settled + self.s.measure_intervals * self.s.interval:
+        if self.final:
             return lvl
-        r = self.meter.rate([(lvl.settled, now)], lvl.streams)
-        if r is None or r.coverage < self.s.min_coverage:
-            return lvl  # not enough acknowledged requests yet (long requests on a slow link): wait
-        lvl.judged, lvl.rate = now, r.bytes_per_second
+        known = self.meter.known_until(now)
+        if known - lvl.settled < self.s.measure_intervals * self.s.interval:
+            return lvl  # not measured long enough yet, or requests still unanswered (a slow link): wait
+        r = self.meter.rate([(lvl.settled, known)])
+        if r is None:
+            return lvl
+        lvl.judged, lvl.rate = known, r.bytes_per_second
         earlier = [x for x in self.levels[:-1] if x.rate is not None]
         best = max(earlier, key=lambda x: x.rate or 0.0) if earlier else None
         room = self.end - now >= self._level_time()
@@ -329,25 +342,27 @@ class Ramp:
         return lvl
 
     def result(self, end: float) -> tuple[Rate | None, int]:
-        """The figure (bytes/s) and the stream count it was measured with, over the run up to `end`.
+        """The figure (bytes/s) and the stream count it was measured with, over the run up to `end`
+        (the moment the first stream stopped starting requests: after it, fewer streams run).
 
-        All measured windows at the final stream count are combined; when they hold nothing usable
-        (a link too slow for the window), the whole run minus each stream's first request is used.
+        All measured windows at the final stream count are combined. If they are too short (a link
+        too slow for the window), the best judged level is used, else the whole run after the first
+        interval.
         """
         final = self.level
+        known = min(end, self.meter.known_until(end))
         windows = [(x.settled, x.judged) for x in self.levels[:-1] if x.streams == final.streams and x.judged]
-        if end > final.settled:
-            windows.append((final.settled, end))
-        r = self.meter.rate(windows, final.streams) if windows else None
-        if r is not None and r.coverage >= self.s.min_coverage / 2:
+        if known > final.settled:
+            windows.append((final.settled, known))
+        r = self.meter.rate(windows)
+        if r is not None and r.seconds >= self.s.interval:
             return r, final.streams
-        judged = [x for x in self.levels if x.rate is not None]
+        judged = [x for x in self.levels if x.rate is not None and x.judged is not None]
         if judged:
             best = max(judged, key=lambda x: x.rate or 0.0)
-            r2 = self.meter.rate([(best.settled, best.judged or end)], best.streams)
-            if r2 is not None:
-                return r2, best.streams
-        return self.meter.rate([(self.start, end)], final.streams) or r, final.streams
+            return self.meter.rate([(best.settled, best.judged or known)]), best.streams
+        first = self.levels[0]
+        return self.meter.rate([(first.settled, known)]) or self.meter.rate([(self.start, known)]), final.streams
 
 
 # ------------------------------------------------------------------------------------------------
@@ -405,6 +420,7 @@ class _StreamPool:
         self.error: MdplanError | None = None
         self.unexpected: BaseException | None = None
         self.first_stop: float | None = None  # when the first stream stopped for the deadline
+        self.transient_failures = 0  # requests that failed in a way worth retrying (not counted as bytes)
 
     def set(self, streams: int, block: int) -> None:
         with self._cond:
@@ -437,12 +453,10 @@ class _StreamPool:
 
     def _run(self, i: int) -> None:
         seq = 0
-        first = True
         last: tuple[float, int] | None = None  # (seconds, block) of this stream's last request
         while True:
             with self._cond:
                 while not self._stop and i >= self._streams:
-                    first = True  # idle: its next request starts afresh (connection may have cooled)
                     self._cond.wait(0.05)
                 if self._stop:
                     return
@@ -456,20 +470,23 @@ class _StreamPool:
                     if self.first_stop is None or start < self.first_stop:
                         self.first_stop = start
                 return
+            self._meter.begin(i, start)
             try:
                 nbytes = self._work(i, seq, block)
             except BaseException as exc:  # noqa: BLE001 - sorted into transient / fatal below
                 end = self._clock.monotonic()
+                self._meter.end(i, start, end, 0)
+                fatal: MdplanError | None = None
                 if isinstance(exc, KeyboardInterrupt):
-                    fatal: MdplanError | None = None
                     self.unexpected = exc
                 else:
                     try:
                         fatal = self._classify(exc)
                     except BaseException as bug:  # noqa: BLE001 - a bug in classifying: stop and report it
-                        fatal, self.unexpected = None, bug
-                if fatal is None and self.unexpected is None:  # transient: busy time, no bytes
-                    self._meter.record(i, start, end, 0, counted=not first)
+                        self.unexpected = bug
+                if fatal is None and self.unexpected is None:  # transient: time passed, no bytes
+                    with self._cond:
+                        self.transient_failures += 1
                     self._clock.sleep(min(0.2, max(0.0, self.deadline - end)))
                     seq += 1
                     continue
@@ -480,8 +497,7 @@ class _StreamPool:
                     self._cond.notify_all()
                 return
             end = self._clock.monotonic()
-            self._meter.record(i, start, end, nbytes, counted=not first)
-            first = False
+            self._meter.end(i, start, end, nbytes)
             last = (end - start, block)
             seq += 1
 
@@ -513,6 +529,7 @@ class DestinationProbe:
         self.names: set[str] = set()
         self.delete_mode = False
         self.ramp: Ramp | None = None
+        self.failures = 0  # test requests that failed and were not counted
 
     # -- names -----------------------------------------------------------------------------------
     @property
@@ -550,9 +567,11 @@ class DestinationProbe:
         adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=self.max_streams + 4)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        connect = min(30.0, max(5.0, self.seconds))
+        # A request unanswered for the whole window tells the probe nothing more: give up on it then,
+        # so a stalled connection cannot hold the command far past --seconds.
         transport = RequestsTransport(session=session, session_owner=True,
-                                      connection_timeout=connect, read_timeout=max(15.0, 2 * self.seconds))
+                                      connection_timeout=min(10.0, max(3.0, self.seconds / 2)),
+                                      read_timeout=max(5.0, self.seconds))
         self._client = container_client(self.sas, transport=transport)
         return self._client
 
@@ -567,14 +586,37 @@ class DestinationProbe:
         return map_azure_error(exc, self.sas, doing=doing)
 
     def _call(self, fn: Callable[[], Any], doing: str = "uploading") -> Any:
-        try:
-            return fn()
-        except MdplanError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - every SDK/network failure becomes one user line
-            from planner.destination import map_azure_error
+        """Run one request; a transient failure gets one more try, then every failure is the user's line."""
+        from planner.destination import is_transient, map_azure_error
 
-            raise map_azure_error(exc, self.sas, doing=doing) from None
+        for attempt in (1, 2):
+            try:
+                return fn()
+            except MdplanError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every SDK/network failure becomes one user line
+                if attempt == 1 and is_transient(exc):
+                    self.clock.sleep(0.2)
+                    continue
+                raise map_azure_error(exc, self.sas, doing=doing) from None
+        raise AssertionError("unreachable")
+
+    def _may_delete(self, client: Any, name: str) -> bool:
+        """Delete `name`: True when that worked, False when the URL lacks delete permission."""
+        from planner.destination import error_code, is_transient, map_azure_error
+
+        for attempt in (1, 2):
+            try:
+                client.delete_blob(name)
+                return True
+            except Exception as exc:  # noqa: BLE001 - sorted below
+                if getattr(exc, "status_code", None) == 403 and error_code(exc) == "AuthorizationPermissionMismatch":
+                    return False
+                if attempt == 1 and is_transient(exc):
+                    self.clock.sleep(0.2)
+                    continue
+                raise map_azure_error(exc, self.sas, doing="deleting the test file") from None
+        raise AssertionError("unreachable")
 
     # -- the run ---------------------------------------------------------------------------------
     def measure(self, progress: ProgressFn | None = None) -> Measurement:
@@ -635,30 +677,15 @@ class DestinationProbe:
 
     def _warm_up(self, client: Any, t0: float, until: float, report: ProgressFn) -> tuple[list[float], float | None]:
         """Open the connection, decide how to clean up, time small requests, guess the link's speed."""
-        from azure.core.exceptions import HttpResponseError
-
-        from planner.destination import error_code
-
         clock = self.clock
         marker = self.marker
         body = self._marker_body()
         # The first request pays for DNS, TCP and TLS: it decides and warms up, it is not timed.
         start = clock.monotonic()
         self._call(lambda: client.upload_blob(marker, body, overwrite=True))
-        self.meter.record(-1, start, clock.monotonic(), len(body), counted=False)
-        if self.sas.can("d") is not False:
-            try:
-                client.delete_blob(marker)
-                self.delete_mode = True
-            except HttpResponseError as exc:
-                if not (exc.status_code == 403 and error_code(exc) == "AuthorizationPermissionMismatch"):
-                    raise self._fatal(exc, "deleting the test file") or NetworkUnreachable(
-                        f"The connection to {self.sas.display} failed while setting up the probe.",
-                        hint="Check the internet connection and try again.") from None
-            except Exception as exc:  # noqa: BLE001
-                raise self._fatal(exc, "deleting the test file") or NetworkUnreachable(
-                    f"The connection to {self.sas.display} failed while setting up the probe.",
-                    hint="Check the internet connection and try again.") from None
+        self.meter.end(-1, start, clock.monotonic(), len(body))
+        if self.sas.can("d") is not False:  # a stored policy only tells by trying
+            self.delete_mode = self._may_delete(client, marker)
         report(ProbeProgress("round trip", clock.monotonic() - t0, self.seconds))
         rtts: list[float] = []
         name = self._name("rtt")
@@ -667,14 +694,14 @@ class DestinationProbe:
             self._call(lambda: client.upload_blob(name, b"", overwrite=True))
             end = clock.monotonic()
             rtts.append(end - start)
-            self.meter.record(-1, start, end, 0, counted=False)
+            self.meter.end(-1, start, end, 0)
         # One 64 KiB request says roughly whether the link is a 1 Mbit/s or a 1 Gbit/s one, so the
         # first blocks are neither too big for the window nor all overhead.
         data = self.payloads.get(MIN_BLOCK, 0)
         start = clock.monotonic()
         self._call(lambda: client.upload_blob(name, data, overwrite=True))
         end = clock.monotonic()
-        self.meter.record(-1, start, end, len(data), counted=False)
+        self.meter.end(-1, start, end, len(data))
         base = min(rtts) if rtts else 0.0
         hint = len(data) / max(end - start - base, 1e-4)
         return rtts, hint
@@ -687,12 +714,11 @@ class DestinationProbe:
         settings = RampSettings.for_window(end - start, rtt_s, max_streams=self.max_streams)
         ramp = Ramp(self.meter, settings, start=start, end=end, hint_bytes_per_second=hint)
         self.ramp = ramp
-        names = [self._name("b", i) for i in range(self.max_streams)]
         run = self.run_id
 
         def work(stream: int, seq: int, block: int) -> int:
             # Block ids must all have the same length within a blob (the marker is shared by streams).
-            client.get_blob_client(names[stream]).stage_block(f"{run}-{stream:03d}-{seq:08d}",
+            client.get_blob_client(self._name("b", stream)).stage_block(f"{run}-{stream:03d}-{seq:08d}",
                                                               self.payloads.get(block, seq))
             return block
 
@@ -705,13 +731,15 @@ class DestinationProbe:
                     break
                 lvl = ramp.update(now)
                 pool.set(lvl.streams, lvl.block)
-                so_far = self.meter.rate([(max(start, now - 2 * settings.interval), now)], lvl.streams)
+                known = self.meter.known_until(now)
+                so_far = self.meter.rate([(max(start, known - 2 * settings.interval), known)])
                 report(ProbeProgress("uploading test data", now - t0, self.seconds,
                                      so_far.bytes_per_second * 8 if so_far else None, lvl.streams))
                 clock.sleep(min(tick, max(0.0, end - now)))
         finally:
             pool.stop()
-            pool.join(timeout=max(5.0, 4 * (rtt_s or 0.0)))
+            pool.join(timeout=max(2.0, 4 * (rtt_s or 0.0)))
+            self.failures += pool.transient_failures
         stop = pool.first_stop if pool.first_stop is not None else end
         return ramp.result(min(stop, end))
 
@@ -732,12 +760,14 @@ class DestinationProbe:
             while not pool.failed and clock.monotonic() < deadline:
                 clock.sleep(min(0.05, max(0.0, deadline - clock.monotonic())))
         finally:
-            pool.join(timeout=5.0)
-        done = meter.transfers
-        counted = [t.end - t.start for t in done if t.counted] or [t.end - t.start for t in done]
-        if not counted:
-            return None
-        return round(statistics.fmean(counted), 5)
+            pool.join(timeout=2.0)
+            self.failures += pool.transient_failures
+        # Each stream's first request may have waited for a new connection: leave it out when there
+        # are others.
+        done = sorted(meter.transfers, key=lambda t: (t.stream, t.start))
+        later = [t.end - t.start for prev, t in zip(done, done[1:]) if prev.stream == t.stream]
+        times = later or [t.end - t.start for t in done]
+        return round(statistics.fmean(times), 5) if times else None
 
     def _clean_up(self, client: Any) -> bool:
         """Delete the probe's blobs, or rewrite the one marker. True when a marker blob stays."""
@@ -761,7 +791,11 @@ class DestinationProbe:
 
     def _note(self, rate: Rate, streams: int, elapsed: float, left_marker: bool) -> str:
         words = []
-        if rate.requests >= max(8, 2 * streams):
+        enough = rate.requests >= max(8, 2 * streams) and rate.seconds >= min(2.0, 0.2 * self.seconds)
+        if self.failures:
+            words.append(f"Rough: {self.failures} test upload(s) failed on the way (the link or the service had "
+                         "trouble), so the figure may read low; try again later.")
+        elif enough:
             words.append(
                 f"Good: measured to your container just now with {streams} parallel uploads in "
                 f"{elapsed:.0f} s. It changes with the time of day and with other traffic on your link."

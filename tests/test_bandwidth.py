@@ -57,31 +57,46 @@ def test_block_size_starts_at_256k_and_follows_the_link() -> None:
 # ------------------------------------------------------------------------------------------------
 # Rate meter: only acknowledged bytes, spread over each request's duration
 # ------------------------------------------------------------------------------------------------
+def _done(m: RateMeter, stream: int, start: float, end: float, nbytes: int) -> None:
+    m.begin(stream, start)
+    m.end(stream, start, end, nbytes)
+
+
 def test_meter_spreads_each_request_over_its_duration() -> None:
     m = RateMeter()
-    m.record(0, 0.0, 1.0, 1000)
-    m.record(0, 1.0, 2.0, 1000)
-    r = m.rate([(0.5, 1.5)], streams=1)
+    _done(m, 0, 0.0, 1.0, 1000)
+    _done(m, 0, 1.0, 2.0, 1000)
+    r = m.rate([(0.5, 1.5)])
     assert r is not None
     assert r.bytes_per_second == pytest.approx(1000)
-    assert r.busy_seconds == pytest.approx(1.0)
-    assert r.coverage == pytest.approx(1.0)
-    assert r.requests == 2
+    assert (r.seconds, r.requests) == (pytest.approx(1.0), 2)
+    assert m.rate([(1.0, 1.0)]) is None  # an empty window has no rate
 
 
-def test_meter_ignores_first_requests_other_streams_and_in_flight_ones() -> None:
+def test_meter_knows_nothing_past_the_oldest_unanswered_request() -> None:
     m = RateMeter()
-    m.record(0, 0.0, 1.0, 10_000, counted=False)  # connection set-up: never counted
-    m.record(0, 1.0, 2.0, 1000)
-    m.record(1, 1.0, 2.0, 1000)
-    m.record(5, 1.0, 2.0, 99_999)  # a stream beyond the level (left over from a step back)
-    r = m.rate([(0.0, 2.0)], streams=2)
-    assert r is not None
-    # two streams, each 1000 B/s while busy; nothing from the first request or stream 5
-    assert r.bytes_per_second == pytest.approx(2000)
-    assert r.coverage == pytest.approx(0.5)  # only 2 of 4 stream-seconds are known
-    assert m.total_bytes == 10_000 + 1000 + 1000 + 99_999
-    assert RateMeter().rate([(0.0, 1.0)], streams=2) is None  # nothing acknowledged yet: no figure
+    m.begin(0, 0.0)
+    m.begin(1, 0.5)
+    assert m.known_until(3.0) == 0.0
+    m.end(0, 0.0, 1.0, 1000)
+    assert m.known_until(3.0) == 0.5
+    m.end(1, 0.5, 2.0, 0)  # refused or timed out: time passed, nothing acknowledged
+    assert m.known_until(3.0) == 3.0
+    assert m.total_bytes == 1000
+
+
+def test_meter_adds_up_streams_that_share_the_link_unevenly() -> None:
+    # Over one second one stream finishes four 1000-byte requests, the other only one: the link
+    # delivered 5000 B/s. (Averaging per-stream rates of finished requests, times two, would say 8000
+    # while the slow stream was still on its way.)
+    m = RateMeter()
+    for k in range(4):
+        _done(m, 0, k * 0.25, (k + 1) * 0.25, 1000)
+    m.begin(1, 0.0)
+    assert m.known_until(1.0) == 0.0  # the slow stream is unanswered: the window cannot be judged yet
+    m.end(1, 0.0, 1.0, 1000)
+    r = m.rate([(0.0, 1.0)])
+    assert r is not None and r.bytes_per_second == pytest.approx(5000)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -89,23 +104,23 @@ def test_meter_ignores_first_requests_other_streams_and_in_flight_ones() -> None
 # ------------------------------------------------------------------------------------------------
 @dataclass
 class SimLink:
-    """A link shared by parallel streams: each stream gets min(per_stream, capacity / streams),
-    times `crowding(streams)`; for `slow_start` seconds after each change every stream runs at
-    `slow_factor` of that (new connections, TCP slow start). Requests complete when their block has
-    been sent plus one round trip; only then are their bytes recorded (acknowledged)."""
+    """A link shared by the streams sending at the moment: each gets min(per_stream, capacity / n),
+    times `crowding` (a link that dislikes many streams); for `slow_start` seconds after each change
+    every stream runs at `slow_factor` of that (new connections, TCP slow start). A request is
+    answered `rtt` after its last byte; streams the ramp drops finish the request they are on."""
 
     capacity: float  # bytes/s
     per_stream: float  # bytes/s one stream can do on its own (window / RTT)
-    rtt: float = 0.0  # idle time per request before its acknowledgement
+    rtt: float = 0.0
     slow_start: float = 0.0
     slow_factor: float = 1.0
-    crowding: dict[int, float] | None = None  # streams -> efficiency, for a link that dislikes many
+    crowding: dict[int, float] | None = None  # streams sending -> share of the link that gets through
     dt: float = 0.001
 
-    def stream_rate(self, streams: int, since_change: float) -> float:
-        r = min(self.per_stream, self.capacity / streams)
+    def stream_rate(self, sending: int, since_change: float) -> float:
+        r = min(self.per_stream, self.capacity / max(1, sending))
         if self.crowding:
-            r *= min((f for s, f in self.crowding.items() if streams >= s), default=1.0)
+            r *= min((f for n, f in self.crowding.items() if sending >= n), default=1.0)
         if since_change < self.slow_start:
             r *= self.slow_factor
         return r
@@ -113,7 +128,7 @@ class SimLink:
     def run(self, ramp: Ramp, clock: FakeClock, meter: RateMeter, until: float) -> list[tuple[float, int]]:
         """Run the ramp until `until`; returns (time, streams) at every change the ramp made."""
         changes: list[tuple[float, int]] = []
-        active: dict[int, list[float]] = {}  # stream -> [start, sent, block, counted, ack_at]
+        reqs: dict[int, list[float]] = {}  # stream -> [start, bytes sent, block, answered at (-1: sending)]
         level_id = None
         while clock.monotonic() < until:
             now = clock.monotonic()
@@ -121,22 +136,24 @@ class SimLink:
             if id(lvl) != level_id:
                 level_id = id(lvl)
                 changes.append((now, lvl.streams))
-                for i in list(active):
-                    if i >= lvl.streams:
-                        del active[i]  # abandoned: never acknowledged, never counted
             for i in range(lvl.streams):
-                if i not in active:
-                    active[i] = [now, 0.0, float(lvl.block), 0.0, -1.0]  # first request: not counted
-            rate = self.stream_rate(lvl.streams, now - lvl.started)
-            for i, req in active.items():
-                start, sent, block, counted, ack_at = req
-                if ack_at < 0:
-                    req[1] = sent + rate * self.dt
-                    if req[1] >= block:
-                        req[4] = now + self.dt + self.rtt
-                elif now + self.dt >= ack_at:
-                    meter.record(i, start, ack_at, int(block), counted=bool(counted))
-                    active[i] = [ack_at, 0.0, float(lvl.block), 1.0, -1.0]
+                if i not in reqs:
+                    reqs[i] = [now, 0.0, float(lvl.block), -1.0]
+                    meter.begin(i, now)
+            sending = sum(1 for r in reqs.values() if r[3] < 0)
+            rate = self.stream_rate(sending, now - lvl.started)
+            for i, r in list(reqs.items()):
+                start, sent, block, answered = r
+                if answered < 0:
+                    r[1] = sent + rate * self.dt
+                    if r[1] >= block:
+                        r[3] = now + self.dt + self.rtt
+                elif now + self.dt >= answered:
+                    meter.end(i, start, answered, int(block))
+                    del reqs[i]
+                    if i < lvl.streams:
+                        reqs[i] = [answered, 0.0, float(lvl.block), -1.0]
+                        meter.begin(i, answered)
             clock.advance(self.dt)
         return changes
 
