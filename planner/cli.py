@@ -277,11 +277,11 @@ def upload(
     stop = StopFlag()
     _install_stop_handlers(stop)
     ui = _RichUploadUI(show_progress=not json_out)
-    with _stay_awake(enabled=not allow_sleep and not dry_run):
-        try:
-            result, plan = run(opts, ui, stop=stop, assume_yes=yes, interactive=sys.stdin.isatty())
-        finally:
-            ui.close()
+    try:
+        result, plan = run(opts, ui, stop=stop, assume_yes=yes, interactive=sys.stdin.isatty(),
+                           awake=lambda: _stay_awake(enabled=not allow_sleep))
+    finally:
+        ui.close()
     if result is None:
         if json_out:
             print_json(plan)

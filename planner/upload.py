@@ -349,6 +349,10 @@ class _Changed(Exception):
         self.size, self.mtime_ns = size, mtime_ns
 
 
+class _Stopped(Exception):
+    """The job is stopping now (second Ctrl-C): hand the file back unsent."""
+
+
 class _Mismatch(Exception):
     """The service stored something other than what we read: a failed attempt, retried."""
 
@@ -406,6 +410,9 @@ class Sender:
                 self.network.up()
                 self.results.put(msg)
                 return
+            except _Stopped:
+                self.results.put(Msg(Kind.RELEASED, row.id))
+                return
             except _Changed as c:
                 self.results.put(Msg(Kind.CHANGED, row.id, size=c.size, mtime_ns=c.mtime_ns, attempts=attempts))
                 return
@@ -433,6 +440,10 @@ class Sender:
             # -- decide what the failure means
             if isinstance(err, _Mismatch):
                 transient = True
+            elif self.overwrite == "never" and getattr(err, "status_code", None) in (409, 412):
+                self.results.put(Msg(Kind.SKIP, row.id, attempts=attempts,
+                                     text="already in the container; not replaced (--overwrite never)"))
+                return
             else:
                 mapped = map_azure_error(err, None)
                 if isinstance(mapped, SasProblem):
@@ -491,7 +502,7 @@ class Sender:
                 decided = self._decide_existing(row, remote, digest.hex())
                 if decided:
                     return decided
-            self.throttle.acquire(len(data))
+            self._pay(len(data))
             resp = blob.upload_blob(data, overwrite=self.overwrite != "never", length=len(data),
                                     content_settings=ContentSettings(content_type=content_type, content_md5=digest),
                                     max_concurrency=1, **cond)
@@ -506,19 +517,20 @@ class Sender:
             decided = self._decide_existing(row, remote, digest_hex)
             if decided:
                 return decided
+        chunk = max(chunk, -(-row.size // 50_000))  # Azure allows 50,000 blocks per blob
         blocks = []
         sent = 0
         with open(path, "rb") as f:
             i = 0
             while True:
                 if self.stop.hard.is_set():
-                    raise InterruptedError("stopped")
+                    raise _Stopped()
                 data = _read_exact(f, chunk)
                 if not data:
                     break
                 md5.update(data)
                 bid = _block_id(i)
-                self.throttle.acquire(len(data))
+                self._pay(len(data))
                 blob.stage_block(bid, data, length=len(data), validate_content=True)
                 self.results.put(Msg(Kind.BYTES, row.id, n=len(data)))
                 blocks.append(BlobBlock(block_id=bid))
@@ -533,6 +545,10 @@ class Sender:
             if props.size != sent:
                 raise _Mismatch(f"the service holds {props.size} bytes for {row.rel_path}, expected {sent}")
         return Msg(Kind.DONE, row.id, md5=digest.hex(), size=sent)
+
+    def _pay(self, n: int) -> None:
+        if not self.throttle.acquire(n, self.stop.hard):
+            raise _Stopped()
 
     def _same_file(self, path: Path, row: FileRow, bytes_read: int) -> None:
         st = os.stat(path, follow_symlinks=False)
@@ -603,11 +619,6 @@ class NetworkState:
             return self.down_since is not None and now - self.down_since > self.patience
 
 
-class _Unlimited:
-    def acquire(self, n: int) -> None:
-        return None
-
-
 # ------------------------------------------------------------------------------------------------
 # The job
 # ------------------------------------------------------------------------------------------------
@@ -626,13 +637,9 @@ def build_timetable(cap_mbps: float | None, bwlimit: str | None) -> Any:
     return None
 
 
-def _site_of(rel_path: str) -> str:
-    return rel_path.split("/", 1)[0] if "/" in rel_path else "(top folder)"
-
-
 def scan_into_journal(journal: Journal, source: Path, selector: Selector, prefix: str,
                       follow_symlinks: bool) -> None:
-    from planner.scan import iter_files
+    from planner.scan import iter_files, site_of
 
     problems: list[tuple[str, str]] = []
 
@@ -643,7 +650,7 @@ def scan_into_journal(journal: Journal, source: Path, selector: Selector, prefix
         for e in iter_files(source, follow_symlinks=follow_symlinks, on_problem=on_problem):
             kind = getattr(e.kind, "value", str(e.kind)).lower()
             selected, reason = selector.decide(e.rel_path, kind)
-            yield ScanRow(e.rel_path, blob_name_for(e.rel_path, prefix), _site_of(e.rel_path), kind, e.size,
+            yield ScanRow(e.rel_path, blob_name_for(e.rel_path, prefix), site_of(e.rel_path), kind, e.size,
                           e.mtime_ns, selected, reason)
 
     journal.record_scan(rows())
@@ -733,8 +740,12 @@ def _advice(files: int, nbytes: int, bits_per_second: float) -> tuple[str | None
 
 def run(opts: UploadOptions, ui: UploadUI | None = None, *, clock: Clock | None = None,
         stop: StopFlag | None = None, rng: random.Random | None = None, assume_yes: bool = False,
-        interactive: bool = False) -> tuple[UploadResult | None, Plan]:
-    """Plan and, unless dry_run, carry out the upload. Returns (result or None for a dry run, plan)."""
+        interactive: bool = False, awake: Callable[[], Any] | None = None) -> tuple[UploadResult | None, Plan]:
+    """Plan and, unless dry_run, carry out the upload. Returns (result or None for a dry run, plan).
+
+    `awake`, if given, is a context manager factory held around the transfer itself (the CLI uses it
+    to keep the computer from sleeping only while data is being sent).
+    """
     ui = ui or QuietUI()
     clock = clock or SystemClock()
     stop = stop or StopFlag()
@@ -752,7 +763,11 @@ def run(opts: UploadOptions, ui: UploadUI | None = None, *, clock: Clock | None 
             if not ui.confirm("Mailing a drive looks faster at this rate. Upload anyway?"):
                 journal.end_run("not started (user chose not to)", int(ExitCode.INTERRUPTED))
                 raise Interrupted("Not started. Nothing was sent; run the same command again when you are ready.")
-        result = _transfer(journal, opts, plan, ui, clock, stop, rng or random.Random())
+        if awake is None:
+            result = _transfer(journal, opts, plan, ui, clock, stop, rng or random.Random())
+        else:
+            with awake():
+                result = _transfer(journal, opts, plan, ui, clock, stop, rng or random.Random())
         return result, plan
     finally:
         journal.close()
@@ -766,19 +781,12 @@ def _transfer(journal: Journal, opts: UploadOptions, plan: Plan, ui: UploadUI, c
     timetable = build_timetable(opts.cap_mbps, opts.bwlimit)
     _preflight(sas)
     telemetry = Telemetry(clock, time.time())
-    if timetable is not None:
-        from planner.throttle import Throttle, chunk_size_for
+    from planner.throttle import Throttle
 
-        throttle: Any = Throttle(timetable, clock)
+    throttle = Throttle(timetable, clock)
 
-        def chunk_size() -> int:
-            rate = timetable.rate_at(clock.now())
-            return min(SINGLE_PUT_MAX, chunk_size_for(rate)) if rate else SINGLE_PUT_MAX
-    else:
-        throttle = _Unlimited()
-
-        def chunk_size() -> int:
-            return SINGLE_PUT_MAX
+    def chunk_size() -> int:
+        return min(SINGLE_PUT_MAX, throttle.chunk_size()) if timetable is not None else SINGLE_PUT_MAX
 
     container = container_client(sas, transport=_transport(MAX_WORKERS + 4))
     journal.event("run", f"run {journal.run_id} started")
