@@ -824,3 +824,103 @@ def render_plan_report(data: PlanReportData) -> str:
         sizes_svg=Markup(s_svg) if s_svg else None, sizes_caption=s_caption,
         title=f"mdplan plan: {data.source}",
     )
+
+
+# -- from a job journal -------------------------------------------------------------------------------
+
+
+def upload_report_data(journal_path: Path) -> tuple["UploadReportData", Callable[[], Iterable[ManifestRow]], str]:
+    """The report of a job from its journal: totals for the whole job, the story of its latest run.
+
+    Returns the data, a function that streams the manifest rows, and the container name.
+    """
+    import time
+    from datetime import timezone
+
+    from planner import __version__
+    from planner.journal import Journal, State
+
+    with Journal.open_existing(Path(journal_path)) as j:
+        info = j.info()
+        c = j.counts()
+        runs = [r for r in j.runs() if r["outcome"] != "planned (dry run)"] or j.runs()
+        run = runs[-1] if runs else None
+        t0 = run["started"] if run else info.created
+        t1 = run["ended"] if run and run["ended"] else None
+        found_n, found_b = j.found_already()
+        litter_n = litter_b = excl_n = excl_b = 0
+        for reason, n in c.excluded_files.items():
+            b = c.excluded_bytes.get(reason, 0)
+            if reason.startswith("drive litter"):
+                litter_n, litter_b = litter_n + n, litter_b + b
+            else:
+                excl_n, excl_b = excl_n + n, excl_b + b
+        totals = Totals(
+            files_planned=c.total_files, bytes_planned=c.total_bytes,
+            files_done=c.n(State.DONE) - found_n, bytes_done=c.b(State.DONE) - found_b,
+            files_skipped=found_n + c.n(State.SKIPPED), bytes_skipped=found_b + c.b(State.SKIPPED),
+            files_failed=c.n(State.FAILED) + c.n(State.CONFLICT), bytes_failed=c.b(State.FAILED) + c.b(State.CONFLICT),
+        )
+        throughput, cap_series, retries = [], [], 0
+        last_cap: object = "unset"
+        workers = None
+        for second, nbytes, _files, tries, cap_bps, w in j.telemetry():
+            if second < int(t0) or (t1 is not None and second > t1 + 1):
+                continue
+            rel = second - t0
+            throughput.append((rel, nbytes))
+            retries += tries
+            if cap_bps != last_cap:
+                cap_series.append((max(rel, 0.0), cap_bps))
+                last_cap = cap_bps
+            workers = w or workers
+        pauses, open_pause = [], None
+        for t, kind, detail in j.events():
+            if t < t0:
+                continue
+            if kind == "pause":
+                open_pause = (t - t0, detail)
+            elif kind == "resume" and open_pause is not None:
+                pauses.append((open_pause[0], t - t0, f"waiting for network ({open_pause[1]})"))
+                open_pause = None
+        end = (t1 or time.time()) - t0
+        if open_pause is not None:
+            pauses.append((open_pause[0], end, "waiting for network"))
+        sent = sum(b for _, b in throughput)
+        data = UploadReportData(
+            job_id=info.job_id, source=info.source, destination=info.destination, mdplan_version=__version__,
+            started=datetime.fromtimestamp(t0, timezone.utc).astimezone(),
+            finished=datetime.fromtimestamp(t1, timezone.utc).astimezone() if t1 and run["outcome"] != "interrupted"
+            else None,
+            state=(run["outcome"] if run and run["outcome"] else info.state), totals=totals,
+            litter_files=litter_n, litter_bytes=litter_b, excluded_files=excl_n, excluded_bytes=excl_b,
+            retries=retries, wall_seconds=end, cap=run["cap"] if run else None, cap_series=cap_series,
+            pauses=pauses, throughput=throughput,
+            sites=[SiteRow(site=s, files_sent=fs, bytes_sent=bs, files_skipped=sk, files_failed=ff)
+                   for s, fs, bs, sk, ff, _total in j.sites()],
+            failures=[FailureRow(path=f.rel_path, reason=f.last_error or f.state, attempts=f.attempts)
+                      for f in j.failures(500)],
+            predicted_seconds=run["predicted_seconds"] if run else None,
+            run_bytes_planned=run["bytes_planned"] if run else None,
+            measured_bps=(sent * 8 / max(end, 1.0)) if sent else None,
+            workers=(f"{run['workers']} ({workers})" if run and run["workers"] == "auto" and workers
+                     else (run["workers"] if run else None)),
+            next_step=None if totals.files_left == 0 and totals.files_failed == 0 else
+            f'mdplan upload "{info.source}" SAS_URL   (the same command resumes; a new URL continues this job)',
+        )
+        container = info.container
+
+    def manifest() -> Iterable[ManifestRow]:
+        with Journal.open_existing(Path(journal_path)) as jj:
+            for rel, blob, size, md5, state, note in jj.manifest():
+                yield ManifestRow(rel, blob, size, md5, state, note)
+
+    return data, manifest, container
+
+
+def write_job_report(journal_path: Path, html_path: Path | None = None) -> ReportFiles:
+    """Draw (or redraw) the report of a job from its journal; default path under ./reports/."""
+    data, manifest, container = upload_report_data(journal_path)
+    path = Path(html_path) if html_path else default_report_path(container, datetime.now().astimezone())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_upload_report(data, path, manifest())

@@ -672,7 +672,7 @@ def prepare(opts: UploadOptions, ui: UploadUI, clock: Clock | None = None) -> tu
     journal = Journal.open(source, sas.account_url, sas.account_name, sas.container, prefix, home=opts.home)
     try:
         resumed = journal.scan_complete or bool(journal.runs())
-        journal.begin_run(workers=str(opts.workers or "auto"), cap=str(timetable) if timetable else None)
+        journal.begin_run(workers=str(opts.workers or "auto"), cap=timetable.describe() if timetable else None)
         journal.set_options({"images_only": opts.images_only, "include": list(opts.include),
                              "exclude": list(opts.exclude), "overwrite": opts.overwrite,
                              "cap": str(timetable) if timetable else None})
