@@ -41,6 +41,7 @@ from typing import Any, Literal, Protocol
 
 from planner.clock import Clock, SystemClock
 from planner.errors import BadInput, ExitCode, Interrupted, MdplanError, NetworkUnreachable, SasProblem
+from planner.retry import Backoff, NetworkWait, sleep_for
 from planner.journal import FileRow, Journal, ScanRow, State, blob_name_for, clean_prefix, last_rate, remember_rate
 from planner.sas import SasUrl, redact
 from planner.telemetry import Snapshot, Telemetry
@@ -73,6 +74,7 @@ class UploadOptions:
     follow_symlinks: bool = False
     max_attempts: int = 6  # per file and run, network outages not counted
     network_patience: float = 6 * 3600.0  # how long to wait for a link that is down before exit 4
+    network_down_after: float = 20.0  # seconds of nothing but failures before the job says it is waiting
     home: Path | None = None
 
 
@@ -379,7 +381,7 @@ class Sender:
 
     def __init__(self, *, container: Any, source: Path, throttle: Any, clock: Clock, results: "queue.Queue[Msg]",
                  stop: StopFlag, overwrite: Overwrite, can_read: bool, remote: dict[str, tuple[int, str | None]],
-                 max_attempts: int, network: "NetworkState", rng: random.Random, chunk_size: Callable[[], int]) -> None:
+                 max_attempts: int, network: NetworkWait, backoff: Backoff, chunk_size: Callable[[], int]) -> None:
         self.container = container
         self.source = source
         self.throttle = throttle
@@ -391,7 +393,7 @@ class Sender:
         self.remote = remote
         self.max_attempts = max_attempts
         self.network = network
-        self.rng = rng
+        self.backoff = backoff
         self.chunk_size = chunk_size
 
     # One file, all attempts. Always ends with exactly one terminal message for the file.
@@ -407,7 +409,7 @@ class Sender:
             try:
                 attempts += 1
                 msg = self._attempt(row)
-                self.network.up()
+                self.network.success()
                 self.results.put(msg)
                 return
             except _Stopped:
@@ -456,10 +458,9 @@ class Sender:
                     self.results.put(Msg(Kind.FAIL, row.id, attempts=attempts, text=redact(f"{mapped}")))
                     return
             self.results.put(Msg(Kind.RETRY, row.id, text=redact(str(err))[:300]))
-            down = self.network.failure(self.clock.monotonic())
-            if down:
+            if self.network.failure():
                 attempts -= 1  # an outage is not the file's fault
-                if self.network.patience_exceeded(self.clock.monotonic()):
+                if self.network.gave_up():
                     self.results.put(Msg(Kind.NETWORK_DOWN, row.id, text="gave up waiting"))
                     self.results.put(Msg(Kind.RELEASED, row.id))
                     return
@@ -468,13 +469,9 @@ class Sender:
                                      text=f"gave up after {attempts} attempts: {redact(str(err))[:200]}"))
                 return
             delay_n += 1
-            wait = min(60.0, self.rng.uniform(0, min(60.0, 1.0 * 2 ** min(delay_n, 8))))
-            end = self.clock.monotonic() + wait
-            while self.clock.monotonic() < end:
-                if self.stop.hard.is_set() or self.stop.soft.is_set():
-                    self.results.put(Msg(Kind.RELEASED, row.id))
-                    return
-                self.clock.sleep(min(0.2, end - self.clock.monotonic()))
+            if not sleep_for(self.clock, self.backoff.delay(delay_n), self.stop.soft):
+                self.results.put(Msg(Kind.RELEASED, row.id))
+                return
 
     def _attempt(self, row: FileRow) -> Msg:
         from azure.storage.blob import BlobBlock, ContentSettings
@@ -584,39 +581,6 @@ def _looks_network(e: OSError) -> bool:
 def _is_timeout(e: BaseException) -> bool:
     name = type(e).__name__.lower()
     return "timeout" in name or "timed out" in str(e).lower()
-
-
-class NetworkState:
-    """Across all workers: is the link down? Down = only failures for `threshold` seconds in a row."""
-
-    def __init__(self, patience: float, threshold: float = 20.0) -> None:
-        self._lock = threading.Lock()
-        self.patience = patience
-        self.threshold = threshold
-        self._first_failure: float | None = None
-        self.down_since: float | None = None
-        self.changed = threading.Event()
-
-    def failure(self, now: float) -> bool:
-        with self._lock:
-            if self._first_failure is None:
-                self._first_failure = now
-            if self.down_since is None and now - self._first_failure >= self.threshold:
-                self.down_since = self._first_failure
-                self.changed.set()
-            return self.down_since is not None
-
-    def up(self) -> None:
-        with self._lock:
-            was_down = self.down_since is not None
-            self._first_failure = None
-            self.down_since = None
-            if was_down:
-                self.changed.set()
-
-    def patience_exceeded(self, now: float) -> bool:
-        with self._lock:
-            return self.down_since is not None and now - self.down_since > self.patience
 
 
 # ------------------------------------------------------------------------------------------------
@@ -800,7 +764,7 @@ def _transfer(journal: Journal, opts: UploadOptions, plan: Plan, ui: UploadUI, c
 
     results: queue.Queue[Msg] = queue.Queue()
     tasks: queue.Queue[FileRow | None] = queue.Queue()
-    network = NetworkState(opts.network_patience)
+    network = NetworkWait(clock, seconds=opts.network_down_after, patience=opts.network_patience)
     hint_rtt = None
     start_workers = opts.workers or auto_workers(plan.rate_bps, hint_rtt)
     max_workers = opts.workers or MAX_WORKERS
@@ -808,7 +772,8 @@ def _transfer(journal: Journal, opts: UploadOptions, plan: Plan, ui: UploadUI, c
     tuner = None if opts.workers else Tuner(start_workers, max_workers)
     sender = Sender(container=container, source=Path(opts.source), throttle=throttle, clock=clock, results=results,
                     stop=stop, overwrite=opts.overwrite, can_read=can_read, remote=remote,
-                    max_attempts=opts.max_attempts, network=network, rng=rng, chunk_size=chunk_size)
+                    max_attempts=opts.max_attempts, network=network,
+                    backoff=Backoff(max_attempts=opts.max_attempts, rng=rng, clock=clock), chunk_size=chunk_size)
     quit_workers = threading.Event()
 
     def worker() -> None:
@@ -931,13 +896,13 @@ def _transfer(journal: Journal, opts: UploadOptions, plan: Plan, ui: UploadUI, c
                     stop.soft.set()
             now = clock.monotonic()
             # network pause bookkeeping (shown to the user, shaded in the report)
-            if network.down_since is not None and waiting is None:
+            if network.paused and waiting is None:
                 waiting = "waiting for network: the storage service cannot be reached; retrying by itself"
                 pause_started = time.time()
                 journal.event("pause", "network down")
                 ui.message("Waiting for network: cannot reach the storage service. mdplan keeps trying and "
                            "carries on by itself; you do not need to do anything.")
-            elif network.down_since is None and waiting is not None:
+            elif not network.paused and waiting is not None:
                 waiting = None
                 journal.event("resume", f"network back after {time.time() - (pause_started or time.time()):.0f} s")
                 ui.message("Network is back; carrying on.")
