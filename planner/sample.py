@@ -1,10 +1,19 @@
-"""A generated camera-trap image set, for the demo, the tests and the benchmarks.
+"""A seeded, camera-trap-shaped image set on disk, for the demo, the tests and the benchmarks.
 
-Shaped like the real thing (see shared camera-trap facts): site/camera/DCIM folders, JPEG-sized files
-with lognormal sizes, the same file names reused by every camera, a video or two, the litter that
-drives carry ($RECYCLE.BIN, Thumbs.db, AppleDouble ._ files) and, on request, names with spaces, '#',
-'%', accents and CJK. The bytes are random (incompressible, like JPEG data) between JPEG start and end
-markers. Seeded: the same arguments always give the same tree, file times included.
+What it imitates, and why each part is there:
+- Layout site/camera/DCIM/100MEDIA/IMG_0001.JPG, a new DCIM subfolder every 1000 files, numbering
+  restarting at IMG_0001 on every camera: different cameras reuse file names, which is what the
+  scanner's duplicate-name count and the uploader's blob naming must cope with.
+- Sizes drawn from a lognormal distribution whose *mean* is `mean_bytes` (public camera-trap sets
+  average 370-650 KB per JPEG with a long right tail).
+- Contents are random bytes between JPEG start/end markers: incompressible, so no layer on the way
+  (TLS, a proxy, a benchmark link) can make them smaller than they are.
+- Drive litter (Thumbs.db, desktop.ini, .DS_Store, AppleDouble ._ files, $RECYCLE.BIN, System Volume
+  Information, .Trashes) as real card and drive copies carry it.
+- Odd names (spaces, #, %, +, &, accents in composed and decomposed form, CJK) in one extra folder,
+  because those are the names that break URL encoding and Unicode normalisation.
+- Fixed modification times (a camera firing every few minutes from 2024-05-01), so two runs with the
+  same arguments give the same tree, byte for byte and timestamp for timestamp.
 """
 
 from __future__ import annotations
@@ -12,74 +21,167 @@ from __future__ import annotations
 import math
 import os
 import random
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-PLAIN_SITES = ["North ridge", "Lake shore", "Burnt forest", "River bend", "Salt lick", "Upper meadow"]
-ODD_SITES = ["Forêt d'été", "鳥の森 #2", "Swamp 100%"]
-_EPOCH = 1_700_000_000  # fixed file times (2023-11-14), so runs are comparable
+from planner.errors import BadInput
+
+JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+JPEG_TAIL = b"\xff\xd9"
+MIN_FILE_BYTES = len(JPEG_HEAD) + len(JPEG_TAIL) + 1
+FILES_PER_DCIM_FOLDER = 1000
+VIDEO_SIZE_FACTOR = 10  # a camera-trap clip is about ten photos' worth of bytes, before the tail
+START_NS = 1_714_550_400 * 10**9  # 2024-05-01 08:00:00 UTC
+STEP_NS = 173 * 10**9  # one trigger every ~3 minutes
+
+ODD_FOLDER = "Extra #2 100% été 写真"
+ODD_NAMES = (
+    "IMG 0001 (copy).JPG",
+    "#12 morning.jpg",
+    "100% moon.JPG",
+    "café été Ñandú.jpg",
+    "Ame\u0301lie decomposed.jpg",  # NFD, as macOS writes it
+    "カメラ 写真 01.jpg",
+    "Zürich+Straße & more.jpeg",
+    "a;b=c,d'e~f.JPG",
+)
+VIDEO_EXTENSIONS = (".MP4", ".AVI", ".MOV")
 
 
 @dataclass(frozen=True)
 class SampleSet:
+    """What was written. `files`/`bytes` count images and videos only, never the litter."""
+
     root: Path
-    files: int  # files that would be uploaded (images, videos)
-    bytes: int  # their total size
+    files: int
+    bytes: int
     litter_files: int
+    images: int = 0
+    videos: int = 0
+    litter_bytes: int = 0
+    odd_names: int = 0
 
 
-def _size(rng: random.Random, mean: float, sigma: float) -> int:
-    mu = math.log(max(mean, 1.0)) - sigma * sigma / 2
-    return max(64, int(rng.lognormvariate(mu, sigma)))
+def _lognormal_size(rng: random.Random, mean: float, sigma: float) -> int:
+    # E[exp(N(mu, sigma))] = exp(mu + sigma^2/2), so mu = ln(mean) - sigma^2/2 keeps the mean at `mean`.
+    mu = math.log(mean) - sigma * sigma / 2
+    return max(MIN_FILE_BYTES, int(round(rng.lognormvariate(mu, sigma))))
 
 
-def _write(path: Path, size: int, rng: random.Random, when: int, jpeg: bool = True) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = rng.randbytes(max(0, size - 6)) if jpeg else rng.randbytes(size)
-    data = (b"\xff\xd8\xff\xe0" + body + b"\xff\xd9")[:size] if jpeg else body
-    with open(path, "wb") as f:
-        f.write(data)
-    os.utime(path, (when, when))
+def _jpeg_like(rng: random.Random, size: int) -> bytes:
+    body = size - len(JPEG_HEAD) - len(JPEG_TAIL)
+    return JPEG_HEAD + rng.randbytes(body) + JPEG_TAIL
 
 
-def generate_sample_set(root: Path, *, files: int = 120, mean_bytes: int = 300_000, sigma: float = 0.5,
-                        seed: int = 0, sites: int = 3, cameras: int = 2, litter: bool = True,
-                        odd_names: bool = True, videos: int = 1) -> SampleSet:
-    """Write the set under root (created if needed) and say what was written."""
-    rng = random.Random(seed)
+def _split(total: int, parts: int) -> list[int]:
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def generate_sample_set(
+    root: Path,
+    *,
+    files: int = 120,
+    mean_bytes: int = 300_000,
+    sigma: float = 0.5,
+    seed: int = 0,
+    sites: int = 3,
+    cameras: int = 2,
+    litter: bool = True,
+    odd_names: bool = True,
+    videos: int = 1,
+    replace: bool = False,
+) -> SampleSet:
+    """Write a camera-trap-like set under `root` and say what is in it. Same arguments, same tree.
+
+    files: images + videos (litter comes on top); videos: how many of them are video clips;
+    sites x cameras camera folders; odd_names: put up to 8 of the images under odd names in one extra
+    folder; litter: add drive litter. `root` must be missing or empty, unless replace=True, which
+    deletes it first.
+    """
+    if files < 0 or videos < 0 or sites < 1 or cameras < 1 or mean_bytes < MIN_FILE_BYTES or sigma < 0:
+        raise BadInput("generate_sample_set needs files >= 0, videos >= 0, sites >= 1, cameras >= 1, "
+                       f"mean_bytes >= {MIN_FILE_BYTES} and sigma >= 0.")
     root = Path(root)
+    if root.exists():
+        if not root.is_dir():
+            raise BadInput(f"{root} is a file; give a folder for the sample set.")
+        if any(root.iterdir()):
+            if not replace:
+                raise BadInput(f"{root} is not empty; give an empty or new folder for the sample set.")
+            shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
-    names = (ODD_SITES[:1] + PLAIN_SITES if odd_names else PLAIN_SITES)[:max(1, sites)]
-    if odd_names and sites > len(names):
-        names += ODD_SITES[1:sites - len(names) + 1]
-    while len(names) < sites:
-        names.append(f"Site {len(names) + 1}")
-    folders = [root / s / f"CAM{c + 1:02d}" / "DCIM" / "100RECNX" for s in names for c in range(max(1, cameras))]
-    total = 0
-    count = 0
-    images = max(0, files - videos)
-    for i in range(images):
-        folder = folders[i % len(folders)]
-        number = i // len(folders) + 1
-        name = f"IMG_{number:04d}.JPG"
-        if odd_names and i % 37 == 5:
-            name = f"IMG {number:04d} #{i % 3} 100%.JPG"
-        size = _size(rng, mean_bytes, sigma)
-        _write(folder / name, size, rng, _EPOCH + i)
-        total += size
-        count += 1
-    for v in range(videos):
-        size = _size(rng, mean_bytes * 3, sigma)
-        _write(folders[v % len(folders)] / f"VID_{v + 1:04d}.MP4", size, rng, _EPOCH + images + v, jpeg=False)
-        total += size
-        count += 1
-    litter_files = 0
+
+    rng = random.Random(seed)
+    n_videos = min(videos, files)
+    n_odd = min(len(ODD_NAMES), files - n_videos) if odd_names else 0
+    n_regular = files - n_videos - n_odd
+    site_names = [f"site-{s + 1:02d}" for s in range(sites)]
+    camera_names = [f"cam-{chr(ord('A') + c)}" if c < 26 else f"cam-{c + 1:03d}" for c in range(cameras)]
+    folders = [(s, c) for s in site_names for c in camera_names]
+    counts = _split(n_regular, len(folders))
+    video_counts = _split(n_videos, len(folders))
+
+    total_bytes = 0
+    written = 0
+    mtime = START_NS
+    made_dirs: set[Path] = set()
+
+    def put(path: Path, data: bytes) -> None:
+        nonlocal mtime
+        parent = path.parent
+        if parent not in made_dirs:
+            parent.mkdir(parents=True, exist_ok=True)
+            made_dirs.add(parent)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.utime(path, ns=(mtime, mtime))
+        mtime += STEP_NS
+
+    for (site, camera), n, nv in zip(folders, counts, video_counts):
+        cam_dir = root / site / camera / "DCIM"
+        for i in range(n):
+            folder = cam_dir / f"{100 + i // FILES_PER_DCIM_FOLDER}MEDIA"
+            size = _lognormal_size(rng, mean_bytes, sigma)
+            put(folder / f"IMG_{i + 1:04d}.JPG", _jpeg_like(rng, size))
+            total_bytes += size
+            written += 1
+        for v in range(nv):
+            size = _lognormal_size(rng, mean_bytes * VIDEO_SIZE_FACTOR, sigma)
+            ext = VIDEO_EXTENSIONS[v % len(VIDEO_EXTENSIONS)]
+            put(cam_dir / "100MEDIA" / f"VID_{v + 1:04d}{ext}", rng.randbytes(size))
+            total_bytes += size
+            written += 1
+
+    if n_odd:
+        odd_dir = root / site_names[0] / camera_names[0] / ODD_FOLDER
+        for name in ODD_NAMES[:n_odd]:
+            size = _lognormal_size(rng, mean_bytes, sigma)
+            put(odd_dir / name, _jpeg_like(rng, size))
+            total_bytes += size
+            written += 1
+
+    litter_files = litter_bytes = 0
     if litter:
-        junk = [root / ".DS_Store", root / "$RECYCLE.BIN" / "S-1-5-21-1000" / "$RABC123.JPG",
-                root / "System Volume Information" / "IndexerVolumeGuid"]
-        for folder in folders[:2]:
-            junk += [folder / "Thumbs.db", folder / "._IMG_0001.JPG"]
-        for p in junk:
-            _write(p, rng.randint(64, 4096), rng, _EPOCH, jpeg=False)
+        items: list[tuple[Path, int]] = [
+            (root / ".DS_Store", 6148),
+            (root / "$RECYCLE.BIN" / "S-1-5-21-1004" / "$R3K9QZ.JPG", 2 * mean_bytes),
+            (root / "$RECYCLE.BIN" / "S-1-5-21-1004" / "$I3K9QZ.JPG", 544),
+            (root / "$RECYCLE.BIN" / "S-1-5-21-1004" / "desktop.ini", 129),
+            (root / "System Volume Information" / "IndexerVolumeGuid", 76),
+            (root / ".Trashes" / "501" / "IMG_0007.JPG", mean_bytes),
+            (root / ".fseventsd" / "fseventsd-uuid", 36),
+        ]
+        for site in site_names:
+            items.append((root / site / "desktop.ini", 282))
+            for camera in camera_names:
+                items.append((root / site / camera / "DCIM" / "100MEDIA" / "Thumbs.db", 4096 + 64 * counts[0]))
+        items.append((root / site_names[0] / camera_names[0] / "DCIM" / "100MEDIA" / "._IMG_0001.JPG", 4096))
+        for path, size in items:
+            put(path, rng.randbytes(size))
             litter_files += 1
-    return SampleSet(root=root, files=count, bytes=total, litter_files=litter_files)
+            litter_bytes += size
+
+    return SampleSet(root=root, files=written, bytes=total_bytes, litter_files=litter_files,
+                     images=written - n_videos, videos=n_videos, litter_bytes=litter_bytes, odd_names=n_odd)
