@@ -622,3 +622,194 @@ def bandwidth(
         for line in describe(result):
             out.print(line, markup=False)
     return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# estimate
+# ------------------------------------------------------------------------------------------------
+@app.command(
+    help=(
+        "Count what is in a folder, measure your upload speed, predict the upload time and say whether to "
+        "upload or mail a hard drive, and why.\n\n"
+        "Examples:\n\n\b\n"
+        "  mdplan estimate D:\\camera-traps \"https://ACCOUNT.blob.core.windows.net/CONTAINER?sv=...\"\n"
+        "  mdplan estimate /media/drive/2024 --bandwidth 20Mbps --monthly-cap 1TB\n\n"
+        "With the SAS URL the speed is measured to the real destination (about 10 s, a few MB); "
+        "--speedtest uses speedtest.net (rough); --bandwidth always wins."
+    )
+)
+def estimate(
+    folder: str = typer.Argument(..., metavar="FOLDER", help="The folder that holds the images."),
+    sas: str = typer.Argument(None, metavar="SAS", help="The container SAS URL (measures the speed to it), '-' to "
+                                                        "read it from input, or MDPLAN_SAS."),
+    bandwidth: str = typer.Option(None, "--bandwidth", help="Your upload speed if you know it, e.g. 20Mbps or "
+                                                            "2.5MB/s (b = bits, B = bytes)."),
+    speedtest: bool = typer.Option(False, "--speedtest", help="Measure with speedtest.net (rough, generic)."),
+    seconds: float = typer.Option(None, "--seconds", help="How long to measure, in seconds (default 10, at most 30)."),
+    monthly_cap: str = typer.Option(None, "--monthly-cap", help="Your internet data allowance per month, e.g. 1TB."),
+    shipping_days: float = typer.Option(None, "--shipping-days", help="Days a mailed drive takes (default 7)."),
+    drive_speed: str = typer.Option(None, "--drive-speed", help="Copy speed to a USB drive (default 60 MB/s)."),
+    drive_size: str = typer.Option(None, "--drive-size", help="Size of one drive (default 4 TB)."),
+    images_only: bool = typer.Option(False, "--images-only", help="Count only image files MegaDetector reads."),
+    report_path: str = typer.Option(None, "--report", help="Also write an HTML plan page here, to share."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
+) -> int:
+    from pathlib import Path
+
+    from planner.estimate import EstimateSettings, assess, email_summary, with_overrides
+    from planner.sas import resolve_sas_argument
+    from planner.units import parse_rate, parse_size
+
+    if shipping_days is not None and not (0 <= shipping_days <= 365):
+        fail("--shipping-days takes a number of days from 0 to 365.", ExitCode.BAD_INPUT)
+    settings = with_overrides(
+        EstimateSettings(),
+        monthly_cap_bytes=parse_size(monthly_cap) if monthly_cap else None,
+        shipping_days=shipping_days,
+        drive_bytes_per_second=parse_rate(drive_speed) / 8 if drive_speed else None,
+        drive_size_bytes=parse_size(drive_size) if drive_size else None,
+    )
+    if bandwidth is not None:
+        parse_rate(bandwidth)  # a typo fails before the scan, not after
+    sas_url = resolve_sas_argument(sas, required=False) if (sas is not None or bandwidth is None) else None
+    show = err.is_terminal and not json_out
+    a = assess(folder, sas=sas_url, bandwidth=bandwidth, speedtest=speedtest, seconds=seconds,
+               images_only=images_only, settings=settings,
+               scan_progress=_scan_progress() if show else None, probe_progress=None)
+    if show:
+        err.print("", end="")
+    files = None
+    if report_path:
+        from planner.report import plan_report_data, write_plan_report
+
+        files = write_plan_report(plan_report_data(a), Path(report_path))
+    if json_out:
+        _estimate_json(a, files)
+        return 0
+    _print_estimate(a)
+    if files:
+        out.print(f"Plan page: {files}", markup=False)
+    out.print("\nTo paste into an email to the MegaDetector team:\n", markup=False)
+    out.print(email_summary(a), markup=False)
+    return 0
+
+
+def _scan_progress():
+    import time
+
+    start = time.monotonic()
+
+    def show(files: int, nbytes: int) -> None:
+        from planner.units import format_bytes
+
+        err.print(f"\rScanning: {files:,} files, {format_bytes(nbytes)} ({time.monotonic() - start:.0f} s)",
+                  end="", markup=False)
+
+    return show
+
+
+def _estimate_json(a, report_file) -> None:
+    s, e, m = a.scan, a.estimate, a.measurement
+
+    def kind(k: str) -> int:
+        v = s.kinds.get(k)
+        return v.files if v else 0
+
+    print_json({
+        "folder": a.folder,
+        "files": {"total": s.files, "images": kind("image"), "videos": kind("video"), "litter": kind("litter"),
+                  "other": kind("other"), "upload": a.upload_files},
+        "bytes": {"total": s.bytes, "upload": a.upload_bytes},
+        "sites": [{"site": x.site, "files": x.files, "bytes": x.bytes} for x in s.sites],
+        "sizes": {"median": s.sizes.median, "p95": s.sizes.p95},
+        "duplicate_names": s.duplicate_names,
+        "problems": [{"path": p, "reason": r} for p, r in s.problems],
+        "bandwidth": {"bits_per_second": e.bandwidth.bits_per_second, "method": e.bandwidth.method,
+                      "rtt_ms": e.bandwidth.rtt_ms, "per_file_seconds": e.bandwidth.per_file_seconds,
+                      "note": e.bandwidth.note},
+        "upload": {"seconds": e.upload_seconds, "workers": e.workers, "cap_months": e.cap_months},
+        "drive": {"seconds": e.drive_seconds, "drives": e.drives},
+        "recommendation": e.recommendation,
+        "close_call": e.close_call,
+        "reasons": e.reasons,
+        "what_if": [{"bits_per_second": w.bits_per_second, "upload_seconds": w.upload_seconds,
+                     "recommendation": w.recommendation} for w in e.what_if],
+        "sas": None if a.sas_display is None else {
+            "destination": a.sas_display, "expiry": a.sas_expiry, "expiry_source": a.sas_expiry_source,
+            "expires_before_finish": a.expires_before_finish},
+        "on_wifi": a.on_wifi,
+        "report": str(report_file) if report_file else None,
+    })
+
+
+def _print_estimate(a) -> None:
+    from rich.table import Table
+
+    from planner.estimate import _method_words
+    from planner.units import format_bytes, format_duration, format_rate
+
+    s, e = a.scan, a.estimate
+    t = Table(title=f"What is in {a.folder}", show_edge=False)
+    for col in ("kind", "files", "size"):
+        t.add_column(col, justify="right" if col != "kind" else "left")
+    for k, label in (("image", "images"), ("video", "videos"), ("other", "other files"),
+                     ("litter", "drive litter (not sent)")):
+        v = s.kinds.get(k)
+        if v:
+            t.add_row(label, f"{v.files:,}", format_bytes(v.bytes))
+    out.print(t)
+    sites = [x for x in s.sites if x.upload_files]
+    if sites:
+        st = Table(title="By site (top-level folder)", show_edge=False)
+        for col in ("site", "files", "size"):
+            st.add_column(col, justify="right" if col != "site" else "left")
+        for x in sites[:30]:
+            st.add_row(x.site, f"{x.upload_files:,}", format_bytes(x.upload_bytes))
+        if len(sites) > 30:
+            st.add_row(f"... {len(sites) - 30} more", "", "")
+        out.print(st)
+    out.print(f"Typical file {format_bytes(s.sizes.median)} (95% under {format_bytes(s.sizes.p95)}); "
+              f"{s.duplicate_names:,} file names appear in more than one folder (normal for camera traps: "
+              "mdplan keeps the folders, so nothing is overwritten).", markup=False)
+    if s.other_extensions:
+        out.print("Other files by type: " + ", ".join(f"{k} {v:,}" for k, v in list(s.other_extensions.items())[:8])
+                  + " (sent unless you add --images-only).", markup=False)
+    if s.problems_total:
+        out.print(f"Could not read {s.problems_total:,} item(s), e.g. {s.problems[0][0]}: {s.problems[0][1]}.",
+                  markup=False)
+    if s.symlinks:
+        out.print(f"{s.symlinks:,} shortcut(s)/symbolic link(s) were not followed.", markup=False)
+    bw = e.bandwidth
+    out.print("")
+    out.print(f"Would send: {a.upload_files:,} files, {format_bytes(a.upload_bytes)}", markup=False)
+    out.print(f"Upload speed: {format_rate(bw.bits_per_second)} ({_method_words(bw.method)})"
+              + (f", round trip {bw.rtt_ms:.0f} ms" if bw.rtt_ms else "") + ".", markup=False)
+    if bw.note:
+        out.print(f"  {bw.note}", markup=False)
+    out.print(f"Upload time: about {format_duration(e.upload_seconds)} ({e.workers} parallel uploads).",
+              markup=False)
+    out.print(f"Mail a drive: about {format_duration(e.drive_seconds)} ({e.drives} drive(s) of "
+              f"{format_bytes(e.settings.drive_size_bytes)}).", markup=False)
+    verdict = "UPLOAD" if e.recommendation == "upload" else "MAIL A HARD DRIVE"
+    out.print(f"\nRecommendation: {verdict}" + (" (a close call)" if e.close_call else ""), markup=False)
+    for r in e.reasons:
+        out.print(f"  - {r}", markup=False)
+    wt = Table(title="What if your upload speed were...", show_edge=False)
+    wt.add_column("speed")
+    wt.add_column("upload time", justify="right")
+    wt.add_column("advice")
+    for w in e.what_if:
+        wt.add_row(format_rate(w.bits_per_second), format_duration(w.upload_seconds), w.recommendation)
+    out.print(wt)
+    if a.sas_display:
+        if a.sas_expiry is not None:
+            out.print(f"The SAS URL for {a.sas_display} expires {a.sas_expiry:%Y-%m-%d %H:%M} UTC.", markup=False)
+        elif a.sas_expiry_source == "policy":
+            out.print("The SAS URL's expiry is unknown: set by a stored access policy on the server; ask the sender.",
+                      markup=False)
+        if a.expires_before_finish:
+            out.print("Warning: the URL expires before the upload would finish. Ask the MegaDetector team for a "
+                      "longer-lived URL (a new URL continues the same job).", markup=False)
+    if a.on_wifi:
+        out.print("Note: this computer reaches the internet over Wi-Fi. Plug in a network cable if you can, or "
+                  "sit close to the router: uploads are faster and steadier.", markup=False)

@@ -924,3 +924,37 @@ def write_job_report(journal_path: Path, html_path: Path | None = None) -> Repor
     path = Path(html_path) if html_path else default_report_path(container, datetime.now().astimezone())
     path.parent.mkdir(parents=True, exist_ok=True)
     return write_upload_report(data, path, manifest())
+
+
+def plan_report_data(a) -> PlanReportData:  # a: planner.estimate.Assessment
+    """The plan page (`mdplan estimate --report`) from an assessment: what is there, speed, verdict."""
+    from planner import __version__
+    from planner.estimate import _method_words, upload_seconds_at
+
+    s, e = a.scan, a.estimate
+    words = {"image": "images", "video": "videos", "litter": "litter", "other": "other"}
+    kinds = [KindRow(words.get(k, k), v.files, v.bytes) for k, v in s.kinds.items()]
+    sites = [PlanSiteRow(x.site, x.upload_files, x.upload_bytes) for x in s.sites if x.upload_files]
+    bins = [SizeBin(low, high, n) for low, high, n in s.size_histogram]
+    m = a.measurement
+    rec = "Upload it." if e.recommendation == "upload" else "Mail a hard drive."
+    st = e.settings
+    return PlanReportData(
+        source=a.folder, mdplan_version=__version__, created=datetime.now().astimezone(),
+        total_files=a.upload_files, total_bytes=a.upload_bytes, recommendation=rec, reasons=list(e.reasons),
+        kinds=kinds, sites=sites, size_bins=bins, bandwidth_bps=e.bandwidth.bits_per_second,
+        bandwidth_method=_method_words(e.bandwidth.method), bandwidth_note=getattr(m, "note", None),
+        upload_seconds=e.upload_seconds, drive_seconds=e.drive_seconds,
+        crossover=crossover_points(lambda bps: upload_seconds_at(e.bytes, e.files, st, bps,
+                                                                 e.bandwidth.method)),
+        assumptions=[
+            ("Share of a typed or speed-test rate that carries data", f"{st.efficiency:.0%}"),
+            ("Copy speed to a USB drive", f"{format_bytes(st.drive_bytes_per_second)}/s"),
+            ("Drive size", format_bytes(st.drive_size_bytes)),
+            ("Shipping", f"{st.shipping_days:g} days"),
+            ("Team copies the drive in", f"{st.ingest_days:g} days"),
+            ("Upload is fine up to", f"{st.upload_ok_days:g} days"),
+            ("Mail a drive beyond", f"{st.drive_after_days:g} days"),
+        ],
+        destination=a.sas_display,
+    )
