@@ -665,7 +665,7 @@ def progress_chart(data: UploadReportData) -> tuple[str, str] | None:
 
 
 def _duration_ticks(ax, low: float, high: float) -> None:
-    ticks = [(60, "1 min"), (600, "10 min"), (3600, "1 h"), (6 * 3600, "6 h"), (86400, "1 day"),
+    ticks = [(1, "1 s"), (10, "10 s"), (60, "1 min"), (600, "10 min"), (3600, "1 h"), (6 * 3600, "6 h"), (86400, "1 day"),
              (7 * 86400, "1 week"), (30 * 86400, "1 month"), (365 * 86400, "1 year"),
              (10 * 365 * 86400, "10 years")]
     chosen = [(s, t) for s, t in ticks if low <= s <= high]
@@ -734,7 +734,11 @@ def break_even_bps(data: PlanReportData) -> float | None:
 
 
 def size_chart(data: PlanReportData) -> tuple[str, str] | None:
-    bins = list(data.size_bins)
+    bins: list[SizeBin] = []
+    for b in sorted(data.size_bins, key=lambda b: b.low):
+        if bins and b.low > bins[-1].high:  # an empty stretch the caller left out: show it as empty
+            bins.append(SizeBin(bins[-1].high, b.low, 0))
+        bins.append(b)
     while bins and bins[0].files == 0:
         bins.pop(0)
     while bins and bins[-1].files == 0:
@@ -750,8 +754,10 @@ def size_chart(data: PlanReportData) -> tuple[str, str] | None:
         ax.set_axisbelow(True)
         ax.bar(range(len(bins)), [b.files for b in bins], color=COLOURS["bars"], width=0.85)
         step = max(1, math.ceil(len(bins) / 8))
+        # Doubling bins read better in binary units (64 KiB, 128 KiB) than as 65.5 kB, 131 kB.
+        binary = all(b.low & (b.low - 1) == 0 for b in bins)
         ax.set_xticks([i - 0.5 for i in range(0, len(bins), step)],
-                      [format_bytes(b.low) if b.low else "0" for b in bins[::step]])
+                      [format_bytes(b.low, binary=binary) if b.low else "0" for b in bins[::step]])
         ax.set_xlim(-0.6, len(bins) - 0.4)
         ax.set_xlabel("file size")
         ax.set_ylabel("files")

@@ -350,3 +350,14 @@ def test_crossover_points_span_log_range() -> None:
     pts = crossover_points(lambda bps: 1e9 / bps, low_bps=1e5, high_bps=1e9, points=5)
     assert [round(b) for b, _ in pts] == [100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000]
     assert pts[0][1] == pytest.approx(10_000)
+
+
+def test_size_chart_keeps_gaps_between_bins() -> None:
+    """Bins given with a missing stretch (2-4 MiB empty) still stand where they belong on the axis."""
+    from planner.report import SizeBin
+
+    data = plan_data()
+    data.size_bins = [SizeBin(2**20, 2**21, 3), SizeBin(2**22, 2**23, 1), SizeBin(2**18, 2**19, 9)]
+    svg, _ = report.size_chart(data)
+    labels = re.findall(r">\s*([0-9.]+ [KMG]iB)\s*<", svg)
+    assert labels == ["256 KiB", "512 KiB", "1 MiB", "2 MiB", "4 MiB"]
