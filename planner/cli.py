@@ -813,3 +813,37 @@ def _print_estimate(a) -> None:
     if a.on_wifi:
         out.print("Note: this computer reaches the internet over Wi-Fi. Plug in a network cable if you can, or "
                   "sit close to the router: uploads are faster and steadier.", markup=False)
+
+
+@app.command(
+    help=(
+        "Try the whole workflow on a generated sample set and a local Azure emulator, then open the two "
+        "reports it writes. Nothing leaves this computer; needs Node.js (make demo installs the emulator).\n\n"
+        "Examples:\n\n\b\n"
+        "  mdplan demo\n"
+        "  mdplan demo --files 400 --cap-mbps 80"
+    )
+)
+def demo(
+    files: int = typer.Option(160, "--files", min=10, max=20000, help="How many sample files to make."),
+    cap_mbps: float = typer.Option(40.0, "--cap-mbps", min=1.0, help="Speed cap for the demo upload (Mbit/s)."),
+    workdir: str = typer.Option(".mdplan-demo", "--workdir", help="Folder for the sample set and the demo's job."),
+    reports: str = typer.Option("reports", "--reports", help="Folder for the two reports."),
+) -> int:
+    from pathlib import Path
+
+    from planner.demo import run_demo
+    from planner.emulator import EmulatorError
+
+    try:
+        res = run_demo(Path(workdir), Path(reports), files=files, cap_mbps=cap_mbps,
+                       say=lambda t: out.print(t, markup=False))
+    except EmulatorError as e:
+        fail(str(e), ExitCode.BAD_INPUT)
+    out.print("")
+    out.print(f"Plan page:     {res.plan_report}", markup=False)
+    out.print(f"Upload report: {res.upload_report}", markup=False)
+    out.print(f"Manifest:      {res.manifest}", markup=False)
+    out.print("Open the .html files in a browser; they are single files you can email.", markup=False)
+    ok = res.check_ok and res.upload_exit_code == 0 and res.verify_ok
+    return 0 if ok else 1
