@@ -816,6 +816,8 @@ def render_upload_report(data: UploadReportData, *, csv_name: str | None = None,
         progress_svg=Markup(p_svg) if p_svg else None, progress_caption=p_caption,
         prediction=prediction_text(data), what_next=what_next(data, r),
         failures=data.failures[:failure_rows_shown], csv_name=csv_name, manifest_rows=manifest_rows,
+        busy_sites=[s for s in data.sites if s.files_sent or s.files_failed],
+        quiet_sites=[s for s in data.sites if not (s.files_sent or s.files_failed)],
         title=f"mdplan upload report: {data.destination}",
     )
 

@@ -30,7 +30,9 @@ class Page(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.tags: list[tuple[str, dict[str, str | None]]] = []
         self.fields: dict[str, tuple[str | None, str]] = {}
-        self.tables: dict[str, list[list[tuple[str, str | None]]]] = {}
+        self.tables: dict[str, list[list[tuple[str, str | None]]]] = {}  # body rows
+        self.footers: dict[str, list[list[tuple[str, str | None]]]] = {}
+        self._section = "tbody"
         self.ids: list[str] = []
         self.styles: list[str] = []
         self.by_id_text: dict[str, str] = {}
@@ -53,6 +55,10 @@ class Page(HTMLParser):
         if tag == "table" and a.get("id"):
             self._table = a["id"]
             self.tables[self._table] = []
+            self.footers[self._table] = []
+            self._section = "tbody"  # rows outside any thead/tbody/tfoot are body rows
+        if tag in ("thead", "tbody", "tfoot"):
+            self._section = tag
         if tag == "tr" and self._table:
             self._row = []
         if tag not in VOID and not tag.endswith("/"):
@@ -78,7 +84,10 @@ class Page(HTMLParser):
             if t in ("td", "th") and self._row is not None:
                 self._row.append((joined, a.get("data-value")))
             if t == "tr" and self._row is not None and self._table:
-                self.tables[self._table].append(self._row)
+                if self._section == "tfoot":
+                    self.footers[self._table].append(self._row)
+                elif self._section == "tbody":
+                    self.tables[self._table].append(self._row)
                 self._row = None
             if t == "table":
                 self._table = None
@@ -98,7 +107,7 @@ class Page(HTMLParser):
         return self.fields[name][1]
 
     def body_rows(self, table: str) -> list[list[tuple[str, str | None]]]:
-        return self.tables[table][1:]  # first row is the header
+        return self.tables[table]
 
 
 def write(tmp_path: Path, data: UploadReportData, rows=None) -> tuple[report.ReportFiles, str, Page]:
@@ -155,8 +164,13 @@ def test_numbers_shown_match_the_data(tmp_path: Path, kind: str) -> None:
     assert avg < float(page.value("peak_bps")) < 50e6 * 1.1
 
     sites = page.body_rows("sites")
-    assert [row[0][0] for row in sites] == [s.site for s in data.sites]
-    for row, s in zip(sites, data.sites):
+    busy = [s for s in data.sites if s.files_sent or s.files_failed]
+    assert [row[0][0] for row in sites] == [s.site for s in busy] == [s.site for s in data.sites[:3]]
+    assert "$RECYCLE.BIN (4)" in page.by_id_text["quiet-sites"]
+    assert [c for c, _ in page.footers["sites"][0]] == [
+        "All sites", f"{sum(s.files_sent for s in busy):,}", format_bytes(sum(s.bytes_sent for s in busy)),
+        f"{sum(s.files_skipped for s in busy):,}", f"{sum(s.files_failed for s in busy):,}"]
+    for row, s in zip(sites, busy):
         assert [int(v) for _, v in row[1:]] == [s.files_sent, s.bytes_sent, s.files_skipped, s.files_failed]
         assert row[2][0] == format_bytes(s.bytes_sent)
 
