@@ -464,7 +464,9 @@ class Sender:
                     self.results.put(Msg(Kind.NETWORK_DOWN, row.id, text="gave up waiting"))
                     self.results.put(Msg(Kind.RELEASED, row.id))
                     return
-            elif attempts >= self.max_attempts:
+            elif attempts >= self.max_attempts and self.network.streak < attempts:
+                # (a streak as long as this file's attempts, with no success anywhere, is the link going
+                # down before NetworkWait calls it a pause: keep trying rather than fail the file)
                 self.results.put(Msg(Kind.FAIL, row.id, attempts=attempts,
                                      text=f"gave up after {attempts} attempts: {redact(str(err))[:200]}"))
                 return
@@ -760,7 +762,8 @@ def _transfer(journal: Journal, opts: UploadOptions, plan: Plan, ui: UploadUI, c
     remote: dict[str, tuple[int, str | None]] = {}
     can_read = sas.can("r") is not False
     if opts.overwrite != "always" and plan.files_to_send and sas.can("l") is not False:
-        remote = _list_remote(container, clean_prefix(sas.prefix, opts.prefix), journal, map_azure_error)
+        remote = _list_remote(container, clean_prefix(sas.prefix, opts.prefix), journal, map_azure_error,
+                              Backoff(max_attempts=opts.max_attempts, rng=rng, clock=clock))
 
     results: queue.Queue[Msg] = queue.Queue()
     tasks: queue.Queue[FileRow | None] = queue.Queue()
@@ -985,23 +988,35 @@ def _preflight(sas: SasUrl) -> None:
                          hint="Ask the MegaDetector team for an upload (write) URL.")
 
 
-def _list_remote(container: Any, prefix: str, journal: Journal, map_error: Callable) -> dict[str, tuple[int, str | None]]:
-    """Blobs already under the prefix: name -> (size, md5 hex). Empty when the SAS may not list."""
+def _list_remote(container: Any, prefix: str, journal: Journal, map_error: Callable,
+                 backoff: Backoff | None = None) -> dict[str, tuple[int, str | None]]:
+    """Blobs already under the prefix: name -> (size, md5 hex). Empty when the SAS may not list.
+
+    Transient failures (503, reset, timeout) are retried with `backoff` like any upload request: one
+    busy answer to the first request of a run must not end the job."""
     from azure.core.exceptions import HttpResponseError
 
-    out: dict[str, tuple[int, str | None]] = {}
-    try:
-        for b in container.list_blobs(name_starts_with=f"{prefix}/" if prefix else None):
-            md5 = b.content_settings.content_md5 if b.content_settings else None
-            out[b.name] = (int(b.size or 0), bytes(md5).hex() if md5 else None)
-    except HttpResponseError as e:
-        code = str(getattr(e, "error_code", "") or "")
-        if e.status_code == 403 and code == "AuthorizationPermissionMismatch":
-            return {}  # a write-only intake URL: rely on the journal, never fail for lack of list permission
-        raise map_error(e, None) from None
-    except Exception as e:
-        raise map_error(e, None) from None
-    return out
+    from planner.destination import is_transient
+
+    attempt = 0
+    while True:
+        attempt += 1
+        out: dict[str, tuple[int, str | None]] = {}
+        try:
+            for b in container.list_blobs(name_starts_with=f"{prefix}/" if prefix else None):
+                md5 = b.content_settings.content_md5 if b.content_settings else None
+                out[b.name] = (int(b.size or 0), bytes(md5).hex() if md5 else None)
+            return out
+        except HttpResponseError as e:
+            code = str(getattr(e, "error_code", "") or "")
+            if e.status_code == 403 and code == "AuthorizationPermissionMismatch":
+                return {}  # a write-only intake URL: rely on the journal, never fail for lack of list permission
+            failure: Exception = e
+        except Exception as e:
+            failure = e
+        if backoff is None or not is_transient(failure) or not backoff.should_retry(attempt):
+            raise map_error(failure, None) from None
+        backoff.sleep(attempt)
 
 
 def _transport(pool: int) -> Any:
