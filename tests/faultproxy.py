@@ -55,7 +55,7 @@ class _Reset(Exception):
 class FaultProxy:
     def __init__(self, upstream_host: str, upstream_port: int, *, error_rate: float = 0.0, reset_rate: float = 0.0,
                  seed: int = 0, host: str = "127.0.0.1", port: int = 0, max_seconds: float = 300.0,
-                 idle_timeout: float = 30.0) -> None:
+                 idle_timeout: float = 30.0, latency: float = 0.0) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.host = host
         self.port = port
@@ -63,6 +63,7 @@ class FaultProxy:
         self.reset_rate = reset_rate
         self.max_seconds = max_seconds
         self.idle_timeout = idle_timeout
+        self.latency = latency  # seconds added before each request is forwarded (a long link)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._cut = False
@@ -73,6 +74,7 @@ class FaultProxy:
         self._accept_thread: threading.Thread | None = None
         self.log: list[Request] = []
         self.connections = 0
+        self._script: list[str] = []
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> "FaultProxy":
@@ -136,6 +138,12 @@ class FaultProxy:
                 self.error_rate = error_rate
             if reset_rate is not None:
                 self.reset_rate = reset_rate
+
+    def script(self, *actions: str) -> None:
+        """Faults for the next requests, in order, before the seeded draw: "503", "reset-before",
+        "reset-after" or "forward"."""
+        with self._lock:
+            self._script.extend(actions)
 
     def cut(self) -> None:
         """The link goes down: new connections are refused and every open one is reset."""
@@ -226,6 +234,8 @@ class FaultProxy:
                 if action in ("cut", "reset-before"):
                     self._record(method, path, host, action, None, len(body))
                     raise _Reset()
+                if self.latency:
+                    time.sleep(self.latency)
                 try:
                     if upstream is None:
                         upstream = http.client.HTTPConnection(*self.upstream, timeout=60)
@@ -263,6 +273,8 @@ class FaultProxy:
         with self._lock:
             if self._cut:
                 return "cut"
+            if self._script:
+                return self._script.pop(0)
             r = self._rng.random()
             if r < self.reset_rate:
                 return "reset-before" if self._rng.random() < 0.5 else "reset-after"
@@ -376,3 +388,108 @@ def _busy_response() -> bytes:
                ("x-ms-version", "2021-12-02"), ("x-ms-error-code", "ServerBusy"),
                ("Date", formatdate(usegmt=True)), ("Connection", "close")]
     return _response_bytes(503, "Server Busy", headers, body)
+
+
+# ---- helpers shared by the fault and security tests ------------------------------------------------
+class ScaledClock:
+    """Real time, running `speed` times faster for the code under test: a 60 s backoff or a 20 s
+    "link is down" threshold becomes 1/speed of that in real seconds. Injected through run(clock=...),
+    so the uploader's real timing logic runs unchanged, just compressed."""
+
+    def __init__(self, speed: float = 10.0) -> None:
+        self.speed = speed
+        self._t0 = time.monotonic()
+
+    def monotonic(self) -> float:
+        return self._t0 + (time.monotonic() - self._t0) * self.speed
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.speed)
+
+    def now(self):
+        from datetime import datetime, timezone
+
+        return datetime.now(timezone.utc).astimezone()
+
+
+def make_tree(root, files: dict[str, bytes]):
+    """Write {relative/path: bytes} under root; returns root."""
+    from pathlib import Path
+
+    root = Path(root)
+    for rel, data in files.items():
+        p = root.joinpath(*rel.split("/"))
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    return root
+
+
+def camera_files(n: int, size: int = 20_000, seed: int = 0) -> dict[str, bytes]:
+    """n incompressible camera-trap-like files over a few sites and cameras (names reused per camera)."""
+    rng = random.Random(seed)
+    return {f"site{i % 3}/cam{i % 2}/DCIM/IMG_{i // 6:04d}.JPG": b"\xff\xd8" + rng.randbytes(size + i) + b"\xff\xd9"
+            for i in range(n)}
+
+
+def blobs(azurite, container: str) -> dict[str, dict]:
+    """name -> {size, etag, md5 (hex of the stored Content-MD5)} straight from Azurite (account key)."""
+    cc = azurite.service_client().get_container_client(container)
+    return {b.name: {"size": b.size, "etag": b.etag,
+                     "md5": bytes(b.content_settings.content_md5 or b"").hex()} for b in cc.list_blobs()}
+
+
+def assert_all_there(azurite, container: str, expected: dict[str, bytes], prefix: str = "",
+                     exact: bool = True) -> None:
+    """Every expected file is a blob whose bytes and stored MD5 match; with exact, nothing else is there."""
+    import hashlib
+    import unicodedata
+
+    there = blobs(azurite, container)
+    cc = azurite.service_client().get_container_client(container)
+    names = set()
+    for rel, data in expected.items():
+        name = unicodedata.normalize("NFC", f"{prefix}/{rel}" if prefix else rel)
+        names.add(name)
+        assert name in there, f"{name} is missing from the container"
+        assert there[name]["size"] == len(data), f"{name}: size {there[name]['size']} != {len(data)}"
+        assert there[name]["md5"] == hashlib.md5(data).hexdigest(), f"{name}: stored MD5 differs"
+        assert hashlib.md5(cc.download_blob(name).readall()).hexdigest() == hashlib.md5(data).hexdigest(), name
+    if exact:
+        assert set(there) == names, f"unexpected blobs: {sorted(set(there) - names)}"
+
+
+def signature(url: str) -> str:
+    from urllib.parse import parse_qs, urlsplit
+
+    return parse_qs(urlsplit(url).query)["sig"][0]
+
+
+def sig_forms(url: str) -> list[bytes]:
+    """The signature as it could appear anywhere: raw, percent-encoded once and twice."""
+    from urllib.parse import quote
+
+    sig = signature(url)
+    forms = {sig, quote(sig, safe=""), quote(quote(sig, safe=""), safe="")}
+    return [f.encode() for f in forms]
+
+
+def journal_rows(path, sql: str, args: tuple = ()) -> list[tuple]:
+    """Read a journal while its writer may still be alive (WAL allows one more reader)."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def integrity_ok(path) -> bool:
+    import sqlite3
+
+    con = sqlite3.connect(str(path), timeout=5)
+    try:
+        return con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        con.close()
