@@ -112,7 +112,7 @@ class Measurement:
 class ProbeProgress:
     """What a probe is doing right now, for a progress line."""
 
-    phase: str  # plain words: "connecting", "round trip", "uploading test data", ...
+    phase: str  # plain words: "connecting", "round trip", "uploading test data", ...; "done" at the end
     elapsed: float
     limit: float
     bits_per_second: float | None = None  # rate so far, when there is one
@@ -635,6 +635,8 @@ class DestinationProbe:
             small_time = min(max(0.12 * self.seconds, 3 * (rtt_s or 0.0)), 0.3 * remaining)
             rate, streams = self._throughput(client, deadline - small_time, rtt_s, hint, t0, report)
             per_file = self._per_file(client, min(streams, 8), deadline, t0, report)
+            if per_file is None and rtt_s is not None:  # no time left for it: one small request's round trip
+                per_file = round(rtt_s, 5)
             elapsed = clock.monotonic() - t0
         except BaseException:  # Ctrl-C or a SAS/network failure: still leave nothing behind
             self._clean_up(client)
@@ -642,6 +644,7 @@ class DestinationProbe:
             raise
         left_marker = self._clean_up(client)
         self._close(client)
+        report(ProbeProgress("done", clock.monotonic() - t0, self.seconds))
         if rate is None or rate.bytes_per_second <= 0:
             raise NetworkUnreachable(
                 f"No test data reached {self.sas.display} within {self.seconds:.0f} s, so there is no figure.",
@@ -746,6 +749,8 @@ class DestinationProbe:
     def _per_file(self, client: Any, streams: int, deadline: float, t0: float, report: ProgressFn) -> float | None:
         """Mean time of an empty Put Blob with `streams` running at once: the fixed cost per file."""
         clock = self.clock
+        if clock.monotonic() >= deadline:
+            return None
         report(ProbeProgress("timing small files", clock.monotonic() - t0, self.seconds))
         meter = RateMeter()
         names = [self._name("f", i) for i in range(streams)]
@@ -888,6 +893,7 @@ class SpeedtestProbe:
         except Exception as exc:  # noqa: BLE001 - speedtest-cli fails in many ways; the user gets one line
             raise NetworkUnreachable(f"The speed test did not work ({_speedtest_reason(exc)}).", hint=NEXT_STEP) from None
         elapsed = self.clock.monotonic() - t0
+        report(ProbeProgress("done", elapsed, self.seconds))
         if bps <= 0 or sent <= 0:
             raise NetworkUnreachable("The speed test sent no data, so there is no figure.", hint=NEXT_STEP)
         where = " ".join(str(server.get(k, "")) for k in ("sponsor", "name") if server.get(k)).strip()

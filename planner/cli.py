@@ -573,6 +573,10 @@ class _ProbeStatus:
     def __call__(self, p) -> None:  # planner.bandwidth.ProbeProgress
         if self._status is None:
             return
+        if p.phase == "done":  # measuring is over (estimate goes on to scan): clear the line now
+            self._status.stop()
+            self._status = None
+            return
         from planner.units import format_rate
 
         text = f"{self._what}: {p.phase}, {p.elapsed:.0f} of {p.limit:.0f} s"
@@ -673,9 +677,11 @@ def estimate(
         parse_rate(bandwidth)  # a typo fails before the scan, not after
     sas_url = resolve_sas_argument(sas, required=False) if (sas is not None or bandwidth is None) else None
     show = err.is_terminal and not json_out
-    a = assess(folder, sas=sas_url, bandwidth=bandwidth, speedtest=speedtest, seconds=seconds,
-               images_only=images_only, settings=settings,
-               scan_progress=_scan_progress() if show else None, probe_progress=None)
+    where = "speedtest.net" if speedtest else (sas_url.display if sas_url else "")
+    with _ProbeStatus(show and bandwidth is None and bool(where), f"Measuring upload speed to {where}") as probing:
+        a = assess(folder, sas=sas_url, bandwidth=bandwidth, speedtest=speedtest, seconds=seconds,
+                   images_only=images_only, settings=settings,
+                   scan_progress=_scan_progress() if show else None, probe_progress=probing)
     if show:
         err.print("", end="")
     files = None
@@ -802,11 +808,18 @@ def _print_estimate(a) -> None:
         wt.add_row(format_rate(w.bits_per_second), format_duration(w.upload_seconds), w.recommendation)
     out.print(wt)
     if a.sas_display:
+        import math
+        from datetime import datetime, timedelta, timezone
+
+        finish = (f"an upload started now would finish about "
+                  f"{datetime.now(timezone.utc) + timedelta(seconds=e.upload_seconds):%Y-%m-%d %H:%M} UTC"
+                  if math.isfinite(e.upload_seconds) and e.upload_seconds < 3e9 else "the upload would never finish")
         if a.sas_expiry is not None:
-            out.print(f"The SAS URL for {a.sas_display} expires {a.sas_expiry:%Y-%m-%d %H:%M} UTC.", markup=False)
-        elif a.sas_expiry_source == "policy":
-            out.print("The SAS URL's expiry is unknown: set by a stored access policy on the server; ask the sender.",
+            out.print(f"The SAS URL for {a.sas_display} expires {a.sas_expiry:%Y-%m-%d %H:%M} UTC; {finish}.",
                       markup=False)
+        elif a.sas_expiry_source == "policy":
+            out.print("The SAS URL's expiry is unknown: set by a stored access policy on the server; ask the sender "
+                      f"whether it lasts long enough ({finish}).", markup=False)
         if a.expires_before_finish:
             out.print("Warning: the URL expires before the upload would finish. Ask the MegaDetector team for a "
                       "longer-lived URL (a new URL continues the same job).", markup=False)

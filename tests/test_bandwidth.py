@@ -332,8 +332,8 @@ def _assert_sane(m: Measurement, took: float, seconds: float = SECONDS) -> None:
     assert m.rtt_ms is not None and m.rtt_ms > 0
     assert m.per_file_seconds is not None and m.per_file_seconds > 0
     assert m.streams is not None and m.streams >= 2
-    assert m.seconds <= seconds + 0.5
-    assert took <= seconds + SLACK
+    assert m.seconds <= seconds + SLACK  # it stops on time; the slack is for a machine busy with other tests
+    assert took <= seconds + 2 * SLACK
     assert "emulator" in m.note
 
 
@@ -437,7 +437,7 @@ def test_cli_json_from_mdplan_sas_has_the_stable_keys(azurite, container, tmp_pa
     for key in ("bits_per_second", "rtt_ms", "per_file_seconds", "method", "seconds", "bytes"):
         assert key in data
     assert data["method"] == "destination"
-    assert data["bits_per_second"] > 0 and data["bytes"] > 0 and 0 < data["seconds"] <= 2.5
+    assert data["bits_per_second"] > 0 and data["bytes"] > 0 and 0 < data["seconds"] <= 2 + SLACK
     assert "Measuring" not in p.stderr  # no progress indicator without a terminal
     _assert_no_sig(url, p.stdout, p.stderr)
     assert _blobs(azurite, container) == {}
@@ -599,3 +599,70 @@ def test_cli_speedtest_offline_exits_4_with_one_line(tmp_path) -> None:
     line = _one_line_error(p)
     assert "speed test did not work" in line
     assert "SAS URL" in line and "--bandwidth" in line
+
+
+# ------------------------------------------------------------------------------------------------
+# `mdplan estimate FOLDER [SAS]` with a measured figure
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory) -> Path:
+    from planner.sample import generate_sample_set
+
+    root = tmp_path_factory.mktemp("estimate") / "cards"
+    generate_sample_set(root, files=30, mean_bytes=50_000, videos=0)
+    return root
+
+
+def test_estimate_with_a_sas_measures_to_the_destination(azurite, container, image_folder, tmp_path) -> None:
+    from planner.upload import auto_workers
+
+    url = azurite.container_sas_url(container, permission="racwdl", expiry=timedelta(days=5))
+    p = _mdplan("estimate", str(image_folder), url, "--seconds", "2", "--json", home=tmp_path)
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    bw = data["bandwidth"]
+    assert bw["method"] == "destination" and bw["bits_per_second"] > 0
+    assert bw["rtt_ms"] > 0 and bw["per_file_seconds"] > 0
+    assert "Good" in bw["note"] or "Rough" in bw["note"]  # how far to trust it, in words
+    # the per-file cost is spread over the workers the uploader itself would start
+    assert data["upload"]["workers"] == auto_workers(bw["bits_per_second"], bw["rtt_ms"])
+    assert data["sas"]["expiry_source"] == "se" and data["sas"]["expires_before_finish"] is False
+    _assert_no_sig(url, p.stdout, p.stderr)
+    assert _blobs(azurite, container) == {}  # the probe cleaned up after itself
+
+
+def test_estimate_bandwidth_option_wins_over_the_sas(azurite, container, image_folder, tmp_path) -> None:
+    url = azurite.container_sas_url(container, expiry=timedelta(minutes=30))
+    p = _mdplan("estimate", str(image_folder), url, "--bandwidth", "64kbps", home=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "64 kbit/s (as given)" in p.stdout
+    assert _blobs(azurite, container) == {}  # nothing was measured, so nothing was written
+    # about 1.5 MB at 64 kbit/s: minutes, well inside the URL's 30 minutes
+    assert "expires" in p.stdout
+    assert "Warning: the URL expires before the upload would finish" not in p.stdout
+    slow = _mdplan("estimate", str(image_folder), url, "--bandwidth", "2kbps", home=tmp_path)
+    assert slow.returncode == 0, slow.stderr
+    assert "Warning: the URL expires before the upload would finish" in slow.stdout
+    _assert_no_sig(url, p.stdout, p.stderr, slow.stdout, slow.stderr)
+
+
+def test_estimate_with_a_policy_sas_says_the_expiry_is_unknown(azurite, image_folder, tmp_path) -> None:
+    import uuid
+
+    name = azurite.create_container(f"pol-{uuid.uuid4().hex[:12]}", policies={"intake": ("cw", timedelta(days=9))})
+    url = azurite.container_sas_url(name, policy_id="intake")
+    p = _mdplan("estimate", str(image_folder), "-", "--seconds", "2", stdin=url + "\n", home=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "measured to the container" in p.stdout
+    assert "expiry is unknown: set by a stored access policy" in p.stdout
+    assert "would finish about" in p.stdout
+    assert list(_blobs(azurite, name)) == [".mdplan/check-marker.txt"]  # write-only: one marker, said so
+    assert "one small file stays in the container" in p.stdout
+    _assert_no_sig(url, p.stdout, p.stderr)
+
+
+def test_estimate_speedtest_offline_exits_4_with_one_line(image_folder, tmp_path) -> None:
+    p = _mdplan("estimate", str(image_folder), "--speedtest", home=tmp_path)
+    assert p.returncode == 4
+    line = _one_line_error(p)
+    assert "speed test did not work" in line and "--bandwidth" in line
