@@ -756,8 +756,9 @@ def size_chart(data: PlanReportData) -> tuple[str, str] | None:
         step = max(1, math.ceil(len(bins) / 8))
         # Doubling bins read better in binary units (64 KiB, 128 KiB) than as 65.5 kB, 131 kB.
         binary = all(b.low & (b.low - 1) == 0 for b in bins)
-        ax.set_xticks([i - 0.5 for i in range(0, len(bins), step)],
-                      [format_bytes(b.low, binary=binary) if b.low else "0" for b in bins[::step]])
+        edges = [b.low for b in bins] + [bins[-1].high]
+        ax.set_xticks([i - 0.5 for i in range(0, len(edges), step)],
+                      [format_bytes(e, binary=binary) if e else "0" for e in edges[::step]])
         ax.set_xlim(-0.6, len(bins) - 0.4)
         ax.set_xlabel("file size")
         ax.set_ylabel("files")
@@ -937,7 +938,9 @@ def write_job_report(journal_path: Path, html_path: Path | None = None) -> Repor
 def plan_report_data(a) -> PlanReportData:  # a: planner.estimate.Assessment
     """The plan page (`mdplan estimate --report`) from an assessment: what is there, speed, verdict."""
     from planner import __version__
-    from planner.estimate import _method_words, upload_seconds_at
+    from dataclasses import replace
+
+    from planner.estimate import _method_words, _with_cap, upload_seconds
 
     s, e = a.scan, a.estimate
     words = {"image": "images", "video": "videos", "litter": "litter", "other": "other"}
@@ -947,14 +950,20 @@ def plan_report_data(a) -> PlanReportData:  # a: planner.estimate.Assessment
     m = a.measurement
     rec = "Upload it." if e.recommendation == "upload" else "Mail a hard drive."
     st = e.settings
+
+    def curve(bps: float) -> float:
+        # The estimate's own figure at another rate (same method, round trip and per-file cost), so the
+        # curve passes through the point marked for the user's link.
+        total, _, _ = upload_seconds(e.bytes, e.files, replace(e.bandwidth, bits_per_second=bps), st)
+        return _with_cap(total, e.bytes, st)[0]
+
     return PlanReportData(
         source=a.folder, mdplan_version=__version__, created=datetime.now().astimezone(),
         total_files=a.upload_files, total_bytes=a.upload_bytes, recommendation=rec, reasons=list(e.reasons),
         kinds=kinds, sites=sites, size_bins=bins, bandwidth_bps=e.bandwidth.bits_per_second,
         bandwidth_method=_method_words(e.bandwidth.method), bandwidth_note=getattr(m, "note", None),
         upload_seconds=e.upload_seconds, drive_seconds=e.drive_seconds,
-        crossover=crossover_points(lambda bps: upload_seconds_at(e.bytes, e.files, st, bps,
-                                                                 e.bandwidth.method)),
+        crossover=crossover_points(curve),
         assumptions=[
             ("Share of a typed or speed-test rate that carries data", f"{st.efficiency:.0%}"),
             ("Copy speed to a USB drive", f"{format_bytes(st.drive_bytes_per_second)}/s"),

@@ -374,4 +374,27 @@ def test_size_chart_keeps_gaps_between_bins() -> None:
     data.size_bins = [SizeBin(2**20, 2**21, 3), SizeBin(2**22, 2**23, 1), SizeBin(2**18, 2**19, 9)]
     svg, _ = report.size_chart(data)
     labels = re.findall(r">\s*([0-9.]+ [KMG]iB)\s*<", svg)
-    assert labels == ["256 KiB", "512 KiB", "1 MiB", "2 MiB", "4 MiB"]
+    assert labels == ["256 KiB", "512 KiB", "1 MiB", "2 MiB", "4 MiB", "8 MiB"]
+
+
+def test_plan_page_curve_passes_through_the_users_point(tmp_path: Path) -> None:
+    """With a measured figure (round trip, per-file cost) the curve gives the card's time at the user's rate.
+
+    Seen on the demo's page: a curve drawn with default per-file costs ran above the marked point.
+    """
+    import numpy as np
+    from dataclasses import replace as dc_replace
+
+    from planner.estimate import BandwidthFigure, assess, estimate
+    from planner.report import plan_report_data
+    from planner.sample import generate_sample_set
+
+    generate_sample_set(tmp_path / "set", files=40, videos=0)
+    a = assess(tmp_path / "set", bandwidth="20Mbps")
+    measured = BandwidthFigure(134e6, "destination", rtt_ms=2.0, per_file_seconds=0.05)
+    a = dc_replace(a, estimate=estimate(a.upload_bytes, a.upload_files, measured, a.estimate.settings))
+    data = plan_report_data(a)
+    xs = np.log([b for b, _ in data.crossover])
+    ys = np.log([t for _, t in data.crossover])
+    on_curve = float(np.exp(np.interp(np.log(134e6), xs, ys)))
+    assert on_curve == pytest.approx(data.upload_seconds, rel=0.03)
