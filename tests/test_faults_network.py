@@ -93,9 +93,9 @@ def test_link_cut_mid_job_pauses_says_so_and_resumes_by_itself(azurite, containe
     assert_all_there(azurite, container, files)
 
 
-def _mdplan(*args: str, env: dict, timeout: float = 90) -> subprocess.CompletedProcess:
+def _mdplan(*args: str, env: dict, cwd: Path, timeout: float = 90) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+                          timeout=timeout, cwd=cwd)
 
 
 def test_sas_expiring_mid_job_exits_3_with_the_resume_command_and_a_new_sas_finishes(azurite, container, tmp_path):
@@ -104,7 +104,7 @@ def test_sas_expiring_mid_job_exits_3_with_the_resume_command_and_a_new_sas_fini
     env = {**os.environ, "MDPLAN_HOME": str(tmp_path / "home")}
     env.pop("MDPLAN_SAS", None)
     short = azurite.container_sas_url(container, expiry=timedelta(seconds=4))
-    first = _mdplan("upload", str(root), short, "--cap-mbps", "2", "--workers", "2", env=env)
+    first = _mdplan("upload", str(root), short, "--cap-mbps", "2", "--workers", "2", env=env, cwd=tmp_path)
     assert first.returncode == 3, first.stdout + first.stderr
     text = first.stdout + first.stderr
     assert "expired" in text.lower() or "not valid at this time" in text
@@ -116,7 +116,7 @@ def test_sas_expiring_mid_job_exits_3_with_the_resume_command_and_a_new_sas_fini
     assert 0 < len(before) < len(files)
 
     fresh = azurite.container_sas_url(container)
-    second = _mdplan("upload", str(root), fresh, "--json", env=env)
+    second = _mdplan("upload", str(root), fresh, "--json", env=env, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     summary = json.loads(second.stdout)
     assert 0 < summary["files_sent"] <= len(files) - len(before)  # only what the first run did not finish

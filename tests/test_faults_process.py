@@ -1,0 +1,159 @@
+"""The process dies: `kill -9` at seeded random moments (during the scan, during the upload, during a
+journal commit if it lands there), and SIGTERM (a service manager or `kill` stopping it politely).
+Every re-run must end with every blob correct and must never send again a file that was complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from faultproxy import assert_all_there, blobs, camera_files, integrity_ok, journal_rows, make_tree
+
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="kill -9 and SIGTERM are POSIX signals")
+
+
+def _env(tmp_path: Path) -> dict:
+    env = {**os.environ, "MDPLAN_HOME": str(tmp_path / "home")}
+    env.pop("MDPLAN_SAS", None)
+    return env
+
+
+def _start(root: Path, url: str, env: dict, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "planner", "upload", str(root), url, "--json", *extra],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=root.parent)  # reports/ lands in the test's folder
+
+
+def _journal(home: Path) -> Path | None:
+    found = sorted((home / "jobs").glob("*.sqlite")) if (home / "jobs").exists() else []
+    return found[0] if found else None
+
+
+def _job_state(home: Path) -> str | None:
+    path = _journal(home)
+    if path is None:
+        return None
+    try:
+        return journal_rows(path, "SELECT state FROM job")[0][0]
+    except Exception:  # not created yet, or mid-creation
+        return None
+
+
+def _wait(pred, timeout: float, step: float = 0.005) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return False
+
+
+def _complete_blobs(azurite, container: str, files: dict[str, bytes]) -> dict[str, str]:
+    """name -> etag of every blob that holds its whole file (Put Blob is atomic; checked by MD5)."""
+    import hashlib
+
+    want = {name: hashlib.md5(data).hexdigest() for name, data in files.items()}
+    return {n: b["etag"] for n, b in blobs(azurite, container).items() if b["md5"] == want.get(n)}
+
+
+def test_kill_9_at_random_points_every_rerun_converges_without_resending(azurite, container, tmp_path):
+    rng = random.Random(8)
+    files = camera_files(48, 30_000, seed=8)  # ~1.5 MB: about 3 s at the 4 Mbit/s cap
+    root = make_tree(tmp_path / "cards", files)
+    mac = root / "mac-leftovers"  # a big folder of AppleDouble litter: scanned and journalled, never sent
+    mac.mkdir()
+    for i in range(6000):
+        (mac / f"._IMG_{i:05d}.JPG").touch()
+    env = _env(tmp_path)
+    home = Path(env["MDPLAN_HOME"])
+    url = azurite.container_sas_url(container)
+    seen: dict[str, str] = {}  # every complete blob seen after any kill, with its etag then
+    kills = []
+    for i in range(4):
+        proc = _start(root, url, env, "--cap-mbps", "3", "--workers", "3")
+        try:
+            if i == 0:  # during the scan: as soon as the journal says so
+                assert _wait(lambda: _job_state(home) == "scanning", 30), "the scan never started"
+                time.sleep(rng.uniform(0, 0.05))
+            else:  # somewhere in the upload (or in one of its journal commits), before it ends
+                done_now = len(seen)
+                target = done_now + rng.randint(1, max(1, (len(files) - done_now) // 3))
+                assert _wait(lambda: len(_complete_blobs(azurite, container, files)) >= target, 60, step=0.05)
+                time.sleep(rng.uniform(0, 0.3))
+            phase = _job_state(home)
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        kills.append((phase, proc.returncode))
+        journal = _journal(home)
+        assert journal is not None and integrity_ok(journal)
+        if i == 0:
+            (scan_complete,), = journal_rows(journal, "SELECT scan_complete FROM job")
+            assert scan_complete == 0, "the first kill was meant to land during the scan"
+        done = dict(journal_rows(journal, "SELECT blob_name, md5 FROM files WHERE state='done'"))
+        complete = _complete_blobs(azurite, container, files)
+        assert set(done) <= set(complete), "the journal calls a file done that is not whole in the container"
+        for name, etag in seen.items():
+            assert complete.get(name) == etag, f"{name} was sent again after kill {i}"
+        seen.update(complete)
+    assert [code for _, code in kills] == [-signal.SIGKILL] * 4
+    assert 0 < len(seen) < len(files), f"kills landed too late or too early to test anything: {kills}"
+
+    last = subprocess.run([sys.executable, "-m", "planner", "upload", str(root), url, "--json"], env=env,
+                          capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert last.returncode == 0, last.stderr
+    summary = json.loads(last.stdout)
+    assert summary["files_done_total"] == len(files)
+    final = _complete_blobs(azurite, container, files)
+    for name, etag in seen.items():
+        assert final[name] == etag, f"{name} was sent again by the final run"
+    assert_all_there(azurite, container, files)  # and not one litter file
+    assert integrity_ok(summary["journal_path"])
+
+
+def test_sigterm_stops_like_ctrl_c_exit_130_journal_saved_and_resumable(azurite, container, tmp_path):
+    files = camera_files(40, 40_000, seed=9)  # 1.6 MB at 2 Mbit/s: ~6 s
+    root = make_tree(tmp_path / "cards", files)
+    env = _env(tmp_path)
+    home = Path(env["MDPLAN_HOME"])
+    url = azurite.container_sas_url(container)
+    proc = _start(root, url, env, "--cap-mbps", "2", "--workers", "2")
+    try:
+        assert _wait(lambda: _journal(home) is not None and bool(journal_rows(
+            _journal(home), "SELECT 1 FROM files WHERE state='done' LIMIT 3 OFFSET 2")), 60, step=0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "run the same command again" in (out + err).lower()
+    summary = json.loads(out)
+    assert summary["outcome"] == "interrupted" and summary["exit_code"] == 130
+    journal = Path(summary["journal_path"])
+    assert integrity_ok(journal)
+    (outcome, code), = journal_rows(journal, "SELECT outcome, exit_code FROM runs ORDER BY id DESC LIMIT 1")
+    assert (outcome, code) == ("interrupted", 130)
+    assert journal_rows(journal, "SELECT COUNT(*) FROM files WHERE state='uploading'") == [(0,)]  # all handed back
+    done = dict(journal_rows(journal, "SELECT blob_name, md5 FROM files WHERE state='done'"))
+    assert 0 < len(done) < len(files)
+    before = {n: b["etag"] for n, b in blobs(azurite, container).items()}
+
+    again = subprocess.run([sys.executable, "-m", "planner", "upload", str(root), url, "--json"], env=env,
+                           capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["files_sent"] == len(files) - len(done)
+    after = blobs(azurite, container)
+    for name, etag in before.items():
+        assert after[name]["etag"] == etag, f"{name} was sent again"
+    assert_all_there(azurite, container, files)
