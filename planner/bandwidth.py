@@ -42,6 +42,7 @@ acknowledged-byte records, so tests drive it with a fake clock.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import statistics
@@ -54,7 +55,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from planner.clock import Clock, SystemClock
 from planner.errors import BadInput, MdplanError, NetworkUnreachable, SasProblem
 from planner.sas import SasUrl, redact
-from planner.units import format_duration, format_rate, parse_rate
+from planner.units import format_bytes, format_duration, format_rate, parse_rate
 
 if TYPE_CHECKING:
     from planner.estimate import BandwidthFigure
@@ -385,12 +386,6 @@ class _Payloads:
         return bodies[seq % len(bodies)]
 
 
-class _Fatal(Exception):
-    def __init__(self, error: MdplanError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
 class _StreamPool:
     """Threads that each repeat one kind of request back to back; `set()` says how many run at once.
 
@@ -443,7 +438,7 @@ class _StreamPool:
         for t in self._threads:
             t.join(max(0.0, end - self._clock.monotonic()))
         if self.error is not None:
-            raise _Fatal(self.error)
+            raise self.error
         if self.unexpected is not None:
             raise self.unexpected
 
@@ -928,7 +923,7 @@ class SpeedtestProbe:
             def get_config(self) -> Any:  # speedtest-cli fetches this from speedtest.net in __init__
                 if preset is None:
                     return super().get_config()
-                self.config.update(_deep_copy(preset))
+                self.config.update(copy.deepcopy(preset))
                 self.lat_lon = (float(preset["client"].get("lat", 0)), float(preset["client"].get("lon", 0)))
                 return self.config
 
@@ -953,12 +948,6 @@ class _RefusalCounter:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
-
-
-def _deep_copy(value: Any) -> Any:
-    import copy
-
-    return copy.deepcopy(value)
 
 
 def _speedtest_reason(exc: BaseException) -> str:
@@ -1065,7 +1054,7 @@ def describe(m: Measurement) -> list[str]:
     }[m.method]
     lines = [f"Upload speed: {format_rate(m.bits_per_second)} ({how})"]
     if m.method != "manual":
-        extra = f"{format_duration(m.seconds)}, {_mb(m.bytes)} sent"
+        extra = f"{format_duration(m.seconds)}, {format_bytes(m.bytes)} sent"
         if m.streams:
             extra += f", {m.streams} parallel uploads"
         lines.append(f"Measured:     {extra}")
@@ -1075,12 +1064,6 @@ def describe(m: Measurement) -> list[str]:
         lines.append(f"Per file:     {m.per_file_seconds * 1000:.0f} ms of fixed cost per file and worker")
     lines.append(f"Trust:        {m.note}")
     return lines
-
-
-def _mb(n: int) -> str:
-    from planner.units import format_bytes
-
-    return format_bytes(n)
 
 
 __all__ = [

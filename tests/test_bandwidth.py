@@ -666,3 +666,31 @@ def test_estimate_speedtest_offline_exits_4_with_one_line(image_folder, tmp_path
     assert p.returncode == 4
     line = _one_line_error(p)
     assert "speed test did not work" in line and "--bandwidth" in line
+
+
+def test_a_url_withdrawn_during_the_probe_is_a_sas_problem(azurite) -> None:
+    # The team withdraws the stored access policy while the probe is uploading: the streams' next
+    # requests are refused, and that must end the probe as a SAS problem (exit 3), not as a bug.
+    import uuid
+
+    name = azurite.create_container(f"wd-{uuid.uuid4().hex[:12]}", policies={"intake": ("cw", timedelta(hours=2))})
+    url = azurite.container_sas_url(name, policy_id="intake")
+    probe = DestinationProbe(parse_sas_url(url), seconds=4)
+    outcome: list[BaseException | Measurement] = []
+    uploading = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(probe.measure(lambda p: uploading.set() if p.phase == "uploading test data" else None))
+        except BaseException as e:  # noqa: BLE001 - handed to the test thread
+            outcome.append(e)
+
+    t = threading.Thread(target=run)
+    t.start()
+    assert uploading.wait(10)
+    azurite.service_client().get_container_client(name).set_container_access_policy(signed_identifiers={})
+    t.join(30)
+    assert not t.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], SasProblem), outcome
+    assert outcome[0].exit_code == 3
+    _assert_no_sig(url, str(outcome[0]))
