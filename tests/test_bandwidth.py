@@ -281,7 +281,8 @@ def test_probe_window_defaults_to_10_and_is_capped_at_30() -> None:
 
 
 def test_measurement_converts_to_the_estimate_models_figure() -> None:
-    estimate = pytest.importorskip("planner.estimate")
+    from planner import estimate
+
     m = Measurement(48e6, 23.0, 0.031, "destination", 10.0, 123, "Good")
     fig = m.to_figure()
     assert isinstance(fig, estimate.BandwidthFigure)
