@@ -353,8 +353,12 @@ class Journal:
 
     # -- work queue -------------------------------------------------------------------------------
     def reset_for_run(self) -> None:
-        """At the start of a run: failed files get another chance; in-flight ones from a crash are re-checked."""
-        self._write("UPDATE files SET state='pending', attempts=0 WHERE state='failed' AND selected=1")
+        """At the start of a run: failed files get another chance; in-flight ones from a crash are re-checked.
+
+        Not files this run's scan did not find (mark_vanished failed them with the reason): offering them
+        again would count them in the plan and overwrite that reason with a vaguer one."""
+        self._write("UPDATE files SET state='pending', attempts=0 WHERE state='failed' AND selected=1 AND seen_run=?",
+                    (self.run_id,))
 
     def take_batch(self, limit: int, after_id: int) -> list[FileRow]:
         """The next pending or interrupted files, marked 'uploading' in one transaction."""
