@@ -662,8 +662,13 @@ def test_estimate_with_a_policy_sas_says_the_expiry_is_unknown(azurite, image_fo
     _assert_no_sig(url, p.stdout, p.stderr)
 
 
-def test_estimate_speedtest_offline_exits_4_with_one_line(image_folder, tmp_path) -> None:
-    p = _mdplan("estimate", str(image_folder), "--speedtest", home=tmp_path)
+def test_estimate_speedtest_unreachable_exits_4_with_one_line(image_folder, tmp_path) -> None:
+    # Through a proxy nobody listens on, so speedtest.net is unreachable even on a machine with internet.
+    from planner.emulator import free_port
+
+    proxy = f"http://127.0.0.1:{free_port()}"
+    p = _mdplan("estimate", str(image_folder), "--speedtest", home=tmp_path,
+                env={"https_proxy": proxy, "http_proxy": proxy, "HTTPS_PROXY": proxy, "HTTP_PROXY": proxy})
     assert p.returncode == 4
     line = _one_line_error(p)
     assert "speed test did not work" in line and "--bandwidth" in line
