@@ -164,7 +164,9 @@ def estimate(nbytes: int, files: int, bw: BandwidthFigure, settings: EstimateSet
     rec, close, reasons = _decide(up, drive, nbytes, files, bw, s, months, overhead)
     what_if = []
     for mbps in (10, 50, 100, 1000):
-        t = upload_seconds_at(nbytes, files, s, mbps * 1e6)
+        # same round trip and per-file cost as the figure in hand: only the speed changes
+        alt = replace(bw, bits_per_second=mbps * 1e6)
+        t = _with_cap(upload_seconds(nbytes, files, alt, s)[0], nbytes, s)[0]
         what_if.append(WhatIf(mbps * 1e6, t, _decide(t, drive, nbytes, files, bw, s, months, 0.0)[0]))
     return Estimate(files=files, bytes=nbytes, bandwidth=bw, upload_seconds=up, transfer_seconds=wire,
                     overhead_seconds=overhead, cap_months=months, drive_seconds=drive, drive_copy_seconds=copy,
