@@ -30,6 +30,7 @@ import mimetypes
 import os
 import queue
 import random
+import sqlite3
 import threading
 import time
 from base64 import b64encode
@@ -43,6 +44,7 @@ from planner.clock import Clock, SystemClock
 from planner.errors import BadInput, ExitCode, Interrupted, MdplanError, NetworkUnreachable, SasProblem
 from planner.retry import Backoff, NetworkWait, sleep_for
 from planner.journal import FileRow, Journal, ScanRow, State, blob_name_for, clean_prefix, last_rate, remember_rate
+from planner.journal import _journal_error
 from planner.sas import SasUrl, redact
 from planner.telemetry import Snapshot, Telemetry
 
@@ -648,6 +650,9 @@ def prepare(opts: UploadOptions, ui: UploadUI, clock: Clock | None = None) -> tu
         plan = _make_plan(journal, opts, timetable, resumed, clock or SystemClock())
         journal.set_run_plan(files=plan.files_to_send, bytes_=plan.bytes_to_send, predicted_seconds=plan.eta_seconds)
         return journal, plan
+    except sqlite3.Error as e:  # the journal's disk filled up or went read-only: say where, exit 2
+        journal.close()
+        raise _journal_error(journal.path, e) from None
     except BaseException:
         journal.close()
         raise
@@ -735,6 +740,8 @@ def run(opts: UploadOptions, ui: UploadUI | None = None, *, clock: Clock | None 
             with awake():
                 result = _transfer(journal, opts, plan, ui, clock, stop, rng or random.Random())
         return result, plan
+    except sqlite3.Error as e:  # the journal's disk filled up or went read-only mid-job: say where, exit 2
+        raise _journal_error(journal.path, e) from None
     finally:
         journal.close()
 
