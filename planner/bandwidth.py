@@ -1042,7 +1042,7 @@ def remember(m: Measurement, sas: SasUrl | None, home: Any = None) -> None:
         from planner.journal import remember_rate
     except ImportError:  # pragma: no cover - the journal ships with mdplan
         return
-    remember_rate(sas.account_url, sas.container, m.bits_per_second, "probe", home)
+    remember_rate(sas.account_url, sas.container, m.bits_per_second, "probe", home, rtt_ms=m.rtt_ms)
 
 
 def describe(m: Measurement) -> list[str]:

@@ -266,7 +266,7 @@ def upload(
     if overwrite not in ("never", "if-different", "always"):
         fail(f"--overwrite takes never, if-different or always, not {overwrite!r}.", ExitCode.BAD_INPUT)
     if workers != "auto":
-        if not workers.isdigit() or not 1 <= int(workers) <= 256:
+        if not (workers.isascii() and workers.isdigit()) or not 1 <= int(workers) <= 256:
             fail(f"--workers takes auto or a whole number from 1 to 256, not {workers!r}.", ExitCode.BAD_INPUT)
     sas_url = resolve_sas_argument(sas)
     opts = UploadOptions(
@@ -683,7 +683,7 @@ def estimate(
                    images_only=images_only, settings=settings,
                    scan_progress=_scan_progress() if show else None, probe_progress=probing)
     if show:
-        err.print("", end="")
+        err.print("")  # end the "Scanning: ..." progress line
     files = None
     if report_path:
         from planner.report import plan_report_data, write_plan_report

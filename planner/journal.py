@@ -359,12 +359,14 @@ class Journal:
         again would count them in the plan and overwrite that reason with a vaguer one."""
         self._write("UPDATE files SET state='pending', attempts=0 WHERE state='failed' AND selected=1 AND seen_run=?",
                     (self.run_id,))
+        # in flight when the last run died: offered again (the container listing finds those that arrived)
+        self._write("UPDATE files SET state='pending' WHERE state='uploading'")
 
     def take_batch(self, limit: int, after_id: int) -> list[FileRow]:
-        """The next pending or interrupted files, marked 'uploading' in one transaction."""
+        """The next pending files, marked 'uploading' in one transaction (never one already in flight)."""
         rows = [FileRow(*r) for r in self._db.execute(
             "SELECT id, rel_path, blob_name, size, mtime_ns, md5, state, attempts, last_error, site FROM files"
-            " WHERE state IN ('pending','uploading') AND selected=1 AND id>? ORDER BY id LIMIT ?",
+            " WHERE state='pending' AND selected=1 AND id>? ORDER BY id LIMIT ?",
             (after_id, limit))]
         if rows:
             self._db.executemany("UPDATE files SET state='uploading' WHERE id=?", [(r.id,) for r in rows])
@@ -556,14 +558,14 @@ def _rates_file(home: Path | None) -> Path:
 
 
 def remember_rate(account_url: str, container: str, bits_per_second: float, method: str,
-                  home: Path | None = None) -> None:
+                  home: Path | None = None, rtt_ms: float | None = None) -> None:
     path = _rates_file(home)
     try:
         data = json.loads(path.read_text("utf-8")) if path.exists() else {}
     except (OSError, ValueError):
         data = {}
     data[f"{account_url.rstrip('/').lower()}/{container}"] = {
-        "bits_per_second": float(bits_per_second), "method": method, "when": time.time()}
+        "bits_per_second": float(bits_per_second), "method": method, "when": time.time(), "rtt_ms": rtt_ms}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -571,6 +573,15 @@ def remember_rate(account_url: str, container: str, bits_per_second: float, meth
         os.replace(tmp, path)
     except OSError:
         pass  # a missing hint for the next ETA is not worth failing a job over
+
+
+def last_rtt_ms(account_url: str, container: str, home: Path | None = None) -> float | None:
+    """The round trip measured with the last probe of this destination, if any."""
+    try:
+        entry = json.loads(_rates_file(home).read_text("utf-8")).get(f"{account_url.rstrip('/').lower()}/{container}")
+        return float(entry["rtt_ms"]) if entry and entry.get("rtt_ms") is not None else None
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
 
 
 def last_rate(account_url: str, container: str, home: Path | None = None) -> tuple[float, str] | None:

@@ -43,7 +43,8 @@ from typing import Any, Literal, Protocol
 from planner.clock import Clock, SystemClock
 from planner.errors import BadInput, ExitCode, Interrupted, MdplanError, NetworkUnreachable, SasProblem
 from planner.retry import Backoff, NetworkWait, sleep_for
-from planner.journal import FileRow, Journal, ScanRow, State, blob_name_for, clean_prefix, last_rate, remember_rate
+from planner.journal import (FileRow, Journal, ScanRow, State, blob_name_for, clean_prefix, last_rate, last_rtt_ms,
+                             remember_rate)
 from planner.journal import _journal_error
 from planner.sas import SasUrl, redact
 from planner.telemetry import Snapshot, Telemetry
@@ -548,7 +549,8 @@ class Sender:
         return Msg(Kind.DONE, row.id, md5=digest.hex(), size=sent)
 
     def _pay(self, n: int) -> None:
-        if not self.throttle.acquire(n, self.stop.hard):
+        # a Ctrl-C during a scheduled pause must not wait for the pause to end: abandon the file
+        if not self.throttle.acquire(n, self.stop.soft):
             raise _Stopped()
 
     def _same_file(self, path: Path, row: FileRow, bytes_read: int) -> None:
@@ -775,7 +777,7 @@ def _transfer(journal: Journal, opts: UploadOptions, plan: Plan, ui: UploadUI, c
     results: queue.Queue[Msg] = queue.Queue()
     tasks: queue.Queue[FileRow | None] = queue.Queue()
     network = NetworkWait(clock, seconds=opts.network_down_after, patience=opts.network_patience)
-    hint_rtt = None
+    hint_rtt = last_rtt_ms(sas.account_url, sas.container, opts.home)
     start_workers = opts.workers or auto_workers(plan.rate_bps, hint_rtt)
     max_workers = opts.workers or MAX_WORKERS
     gate = WorkerGate(start_workers)

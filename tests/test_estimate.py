@@ -15,12 +15,14 @@ TB = 10**12
 S = EstimateSettings()
 
 
-def test_upload_time_is_bytes_over_effective_rate_plus_per_file_cost():
+def test_upload_time_is_the_slower_of_the_link_and_the_per_file_round_trips():
     bw = BandwidthFigure(100e6, "manual")
     total, wire, overhead = upload_seconds(TB, 1_000_000, bw, S)
     assert wire == pytest.approx(TB * 8 / (100e6 * 0.95))
     assert overhead == pytest.approx(1_000_000 * S.per_file_seconds / S.workers)
-    assert total == pytest.approx(wire + overhead)
+    assert total == pytest.approx(max(wire, overhead))  # the two overlap: the slower one sets the pace
+    many_small = upload_seconds(10**9, 10_000_000, bw, S)
+    assert many_small[0] == pytest.approx(many_small[2]) and many_small[2] > many_small[1]  # per-file bound
     measured = BandwidthFigure(100e6, "destination", rtt_ms=50, per_file_seconds=0.2)
     _, wire2, _ = upload_seconds(TB, 1, measured, S)
     assert wire2 == pytest.approx(TB * 8 / 100e6)  # already net of overhead

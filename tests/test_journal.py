@@ -51,8 +51,10 @@ def test_scan_states_across_runs(tmp_path):
     # a changed a.jpg would go back to pending
     j.begin_run(workers="auto", cap=None)
     j.record_scan([row("s/a.jpg"), row("s/b.jpg")])
+    j.reset_for_run()
     assert j.counts().n(State.DONE) == 1
     assert [r.rel_path for r in j.take_batch(10, 0)] == ["s/b.jpg"]
+    assert j.take_batch(10, 0) == []  # a file in flight is never handed out twice
     j.begin_run(workers="auto", cap=None)
     j.record_scan([row("s/a.jpg", size=11), row("s/b.jpg")])
     assert j.counts().n(State.DONE) == 0
