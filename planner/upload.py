@@ -515,7 +515,7 @@ class Sender:
             return Msg(Kind.DONE, row.id, md5=digest.hex(), size=len(data))
 
         if remote is not None:  # large file with a same-named blob: hash first, maybe nothing to send
-            digest_hex = _md5_file(path)
+            digest_hex = md5_file(path)
             decided = self._decide_existing(row, remote, digest_hex)
             if decided:
                 return decided
@@ -569,7 +569,8 @@ class Sender:
         return None
 
 
-def _md5_file(path: Path) -> str:
+def md5_file(path: Path) -> str:
+    """Hex MD5 of a file, read in 1 MiB pieces (also used by verify)."""
     h = hashlib.md5()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(MiB), b""):

@@ -7,7 +7,6 @@ come from the job journal when the file is unchanged since it was sent, else the
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -48,7 +47,7 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
 
     from planner.destination import container_client, map_azure_error
     from planner.scan import iter_files
-    from planner.upload import Selector
+    from planner.upload import Selector, md5_file
 
     source = Path(source)
     if not source.is_dir():
@@ -94,7 +93,7 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
         elif there[1] is None:
             result.md5_not_stored += 1
         else:
-            local = known_md5.get((e.rel_path, e.size, e.mtime_ns)) or _md5(e.path)
+            local = known_md5.get((e.rel_path, e.size, e.mtime_ns)) or md5_file(e.path)
             if local != there[1]:
                 problem = "MD5 differs"
         if problem:
@@ -117,11 +116,3 @@ def _journal_md5s(source: Path, sas: SasUrl, prefix: str, home: Path | None) -> 
             if row.md5:
                 out[(row.rel_path, row.size, row.mtime_ns)] = row.md5
     return out
-
-
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1024 * 1024), b""):
-            h.update(chunk)
-    return h.hexdigest()
