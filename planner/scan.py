@@ -100,11 +100,13 @@ def _codes(names: list[str]) -> list[int]:
     if None in codes:
         for i, code in enumerate(codes):
             if code is None:
-                code = codes[i] = _name_code(names[i])
+                codes[i] = _name_code(names[i])
                 sfx = suffixes[i]
                 dot = sfx.rfind(".")
-                if dot >= 0 and _EXT_CODE.get(sfx[dot:].lower()) != _CHECK and len(_SUFFIX_CODE) < _SUFFIX_CACHE_MAX:
-                    _SUFFIX_CODE[sfx] = code
+                if dot >= 0 and len(_SUFFIX_CODE) < _SUFFIX_CACHE_MAX:
+                    by_ext = _EXT_CODE.get(sfx[dot:].lower(), _OTHER)
+                    if by_ext != _CHECK:  # what the suffix alone says (never a name-based verdict)
+                        _SUFFIX_CODE[sfx] = by_ext
     if "/._" in "/" + "/".join(names):
         for i, name in enumerate(names):
             if name[:2] == "._":

@@ -359,3 +359,15 @@ def test_histogram_quantiles_are_within_one_percent(sizes):
     assert sum(n for _, _, n in bins) == len(sizes)
     for low, high, n in bins:
         assert n == sum(1 for s in sizes if low <= s < high)
+
+
+def test_an_appledouble_twin_does_not_turn_its_original_into_litter(tmp_path):
+    from planner.scan import _codes
+
+    names = ["._IMG_0001.JPG", "IMG_0001.JPG", "IMG_0011.JPG", ".DS_Store", "x.DS_Store", "Thumbs.db", "a.db"]
+    for _ in range(2):  # the second time through, the suffix cache is warm
+        assert [c for c in _codes(names)] == [2, 0, 0, 2, 3, 2, 3]
+    for name in names:
+        write(tmp_path / "a", f"cam/{name}", 1)
+    s = scan(tmp_path / "a")
+    assert s.kind(Kind.IMAGE).files == 2 and s.kind(Kind.LITTER).files == 3 and s.kind(Kind.OTHER).files == 2
