@@ -29,14 +29,22 @@ _NUMBER = r"(?P<num>[0-9]+(?:[.,][0-9]+)?|[.,][0-9]+)"
 _SIZE_RE = re.compile(rf"^\s*{_NUMBER}\s*(?P<prefix>(?:[kKmMgGtTpP][iI]?)?)(?P<unit>b|B|bytes?|Bytes?|o)?\s*$")
 _RATE_RE = re.compile(
     rf"^\s*{_NUMBER}\s*(?P<prefix>(?:[kKmMgGtTpP][iI]?)?)"
-    r"(?P<unit>bps|bit/s|bits/s|b/s|bit|bits|Bps|B/s|byte/s|bytes/s|Byte/s|Bytes/s|BPS|MBPS)\s*$"
+    r"(?P<unit>bps|bits/s|bit/s|b/s|bits|bit|Bits/s|Bit/s|Bits|Bit|Bps|B/s|bytes/s|byte/s|Bytes/s|Byte/s|BPS|MBPS)\s*$"
 )
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(w|weeks?|d|days?|h|hours?|hrs?|m|mins?|minutes?|s|secs?|seconds?)",
+# Longest spellings first: regex alternation takes the first that fits, so a bare "d" listed before
+# "days" would match "14 days" as "14 d" and leave "ays" unread.
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*(weeks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)",
                             re.IGNORECASE)
 _DURATION_SECONDS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
+_THOUSANDS = re.compile(r"^[0-9]+,[0-9]{3}$")
+
+
 def _number(text: str) -> float:
+    if _THOUSANDS.match(text):  # "1,000": a thousands separator to some, a decimal comma to others
+        raise BadInput(f"The number {text!r} is ambiguous: write it without a separator (1000) or with a "
+                       "decimal point (1.5).")
     value = float(text.replace(",", "."))
     if not math.isfinite(value):
         raise ValueError(text)
@@ -73,7 +81,7 @@ def parse_rate(text: str) -> float:
         raise BadInput(
             f"The rate {text!r} is ambiguous: write Mbps or Mbit/s for megabits, MB/s for megabytes per second."
         )
-    in_bytes = unit.startswith("B") or unit.lower().startswith("byte")
+    in_bytes = unit.lower().startswith("byte") or (unit.startswith("B") and not unit.startswith("Bit"))
     value = _number(m["num"]) * _multiplier(prefix) * (8 if in_bytes else 1)
     if value <= 0:
         raise BadInput(f"The rate {text!r} must be more than zero.")

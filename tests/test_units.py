@@ -86,3 +86,61 @@ def test_printed_rates_parse_back_close(value, unit):
 @given(st.integers(min_value=1, max_value=10**16))
 def test_printed_sizes_parse_back_close(n):
     assert parse_size(format_bytes(n)) == pytest.approx(n, rel=0.01)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("14 days", 14 * 86400), ("1 day", 86400), ("2 hours", 7200), ("3 hrs", 3 * 3600), ("14min", 840),
+    ("90 minutes", 5400), ("1 week", 7 * 86400), ("3 weeks", 21 * 86400), ("3 secs", 3), ("10 seconds", 10),
+    ("1 day 2 hrs", 26 * 3600), ("1D12H", 36 * 3600),
+])
+def test_parse_duration_spelled_out(text, expected):
+    # regression: the unit alternation listed "d" before "days", so "14 days" read as "14 d" + "ays"
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text,expected", [("20 MBit/s", 20e6), ("100 kBit/s", 100e3), ("1 GBits/s", 1e9),
+                                           ("5 Bit/s", 5.0), ("20 Mbit", 20e6)])
+def test_a_spelled_out_bit_is_bits_whatever_its_case(text, expected):
+    assert parse_rate(text) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("text", ["1,000 GB", "2,500 TB", "1,000"])
+def test_a_thousands_separator_is_refused_not_read_as_a_decimal_comma(text):
+    # regression: "1,000 GB" used to be read as 1.000 GB, a thousand times too small
+    with pytest.raises(BadInput, match="ambiguous"):
+        parse_size(text)
+
+
+def test_a_thousands_separator_in_a_rate_is_refused_too():
+    with pytest.raises(BadInput, match="ambiguous"):
+        parse_rate("1,000 kbps")
+    assert parse_rate("2,5 Mbps") == pytest.approx(2.5e6)
+
+
+@given(st.integers(min_value=1, max_value=10**6), st.sampled_from(["", "k", "M", "G", "T", "Ki", "Mi", "Gi"]),
+       st.sampled_from(["B", "", " B", " bytes"]))
+def test_sizes_scale_exactly_with_their_prefix(n, prefix, unit):
+    mult = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}[prefix]
+    text = f"{n} {prefix}{unit.strip()}" if prefix or unit.strip() else str(n)
+    assert parse_size(text) == n * mult
+
+
+@given(st.integers(min_value=1, max_value=10**5), st.sampled_from(["k", "M", "G"]))
+def test_bits_and_bytes_differ_by_exactly_eight(n, prefix):
+    assert parse_rate(f"{n} {prefix}B/s") == pytest.approx(8 * parse_rate(f"{n} {prefix}bit/s"))
+    assert parse_rate(f"{n}{prefix}bps") == pytest.approx(parse_rate(f"{n} {prefix}bit/s"))
+
+
+@given(st.lists(st.tuples(st.integers(1, 500), st.sampled_from(["w", "d", "h", "m", "s", " days", " hours",
+                                                                 " minutes", " seconds", "weeks"])),
+                min_size=1, max_size=4))
+def test_durations_add_their_parts(parts):
+    seconds = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+    text = " ".join(f"{n}{u}" for n, u in parts)
+    assert parse_duration(text) == sum(n * seconds[u.strip()[0]] for n, u in parts)
+
+
+@given(st.floats(min_value=0, max_value=1e9, allow_nan=False))
+def test_format_duration_never_fails_and_is_short(seconds):
+    text = format_duration(seconds)
+    assert text and len(text) <= 20
