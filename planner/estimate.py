@@ -284,24 +284,33 @@ def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = 
                       sas_expiry_source=source, expires_before_finish=before, on_wifi=default_route_is_wifi())
 
 
-def default_route_is_wifi() -> bool | None:
+def default_route_is_wifi(route_table: str = "/proc/net/route", net_class: str = "/sys/class/net") -> bool | None:
     """True/False when the OS lets us tell whether the default route is wireless; None when it does not.
 
-    Linux only (the default route's interface in /proc/net/route, and /sys/class/net/IF/wireless);
-    no shell-outs, so on Windows and macOS this says "unknown" rather than guess.
+    Linux only: the default route with the lowest metric in /proc/net/route (destination and mask
+    0.0.0.0, route up; with or without a gateway, so PPP and VPN links count), and whether
+    /sys/class/net/IF/wireless exists. No shell-outs, so on Windows and macOS this says "unknown"
+    rather than guess. The paths are parameters so tests can hand in a made-up table.
     """
     import os
 
+    best: tuple[int, str] | None = None
     try:
-        with open("/proc/net/route", encoding="ascii") as f:
-            next(f)
+        with open(route_table, encoding="ascii") as f:
+            next(f)  # header
             for line in f:
                 parts = line.split()
-                if len(parts) > 3 and parts[1] == "00000000" and int(parts[3], 16) & 2:
-                    return os.path.isdir(f"/sys/class/net/{parts[0]}/wireless")
-    except (OSError, StopIteration, ValueError):
+                if len(parts) < 8:
+                    continue
+                iface, dest, flags, metric, mask = parts[0], parts[1], int(parts[3], 16), int(parts[6]), parts[7]
+                if dest == "00000000" and mask == "00000000" and flags & 1:  # RTF_UP
+                    if best is None or metric < best[0]:
+                        best = (metric, iface)
+    except (OSError, StopIteration, ValueError, UnicodeDecodeError):
         return None
-    return None
+    if best is None:
+        return None
+    return os.path.isdir(os.path.join(net_class, best[1], "wireless"))
 
 
 def email_summary(a: Assessment) -> str:

@@ -82,3 +82,39 @@ def test_more_bytes_or_files_never_take_less_time(b1, files, extra, bps, method)
 @given(st.integers(1, 10**14), st.floats(1e5, 1e9), st.floats(1.01, 100))
 def test_faster_links_never_take_longer(nbytes, bps, factor):
     assert upload_seconds_at(nbytes, 100, S, bps * factor) <= upload_seconds_at(nbytes, 100, S, bps)
+
+
+ROUTE_HEADER = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n"
+
+
+def _route(iface, dest="00000000", flags="0003", metric=100, mask="00000000"):
+    return f"{iface}\t{dest}\t0102A8C0\t{flags}\t0\t0\t{metric}\t{mask}\t0\t0\t0\n"
+
+
+@pytest.mark.parametrize("routes,wireless,expected", [
+    ([_route("wlan0")], {"wlan0"}, True),
+    ([_route("eth0")], {"wlan0"}, False),
+    ([_route("wlan0", metric=600), _route("eth0", metric=100)], {"wlan0"}, False),  # lowest metric wins
+    ([_route("eth0", metric=600), _route("wlp2s0", metric=100)], {"wlp2s0"}, True),
+    ([_route("ppp0", flags="0001")], set(), False),  # a default route without a gateway still counts
+    ([_route("wlan0", flags="0002")], {"wlan0"}, None),  # not up
+    ([_route("wlan0", dest="0000A8C0", mask="00FFFFFF")], {"wlan0"}, None),  # no default route at all
+])
+def test_wifi_is_told_from_the_default_route(tmp_path, routes, wireless, expected):
+    from planner.estimate import default_route_is_wifi
+
+    table = tmp_path / "route"
+    table.write_text(ROUTE_HEADER + "".join(routes))
+    for iface in {r.split("\t")[0] for r in routes}:
+        (tmp_path / "net" / iface).mkdir(parents=True)
+        if iface in wireless:
+            (tmp_path / "net" / iface / "wireless").mkdir()
+    assert default_route_is_wifi(str(table), str(tmp_path / "net")) is expected
+
+
+def test_wifi_is_unknown_where_the_os_does_not_say(tmp_path):
+    from planner.estimate import default_route_is_wifi
+
+    assert default_route_is_wifi(str(tmp_path / "missing"), str(tmp_path)) is None
+    (tmp_path / "garbage").write_text("not a route table\nx y z\n")
+    assert default_route_is_wifi(str(tmp_path / "garbage"), str(tmp_path)) is None
