@@ -61,8 +61,13 @@ def job_id_for(source: Path, account_url: str, container: str, prefix: str) -> s
 
 
 def blob_name_for(rel_path: str, prefix: str) -> str:
-    """Blob name for a file: the relative path with '/' separators, NFC, under the prefix."""
-    name = unicodedata.normalize("NFC", rel_path.replace("\\", "/"))
+    """Blob name for a file: the relative path with '/' separators, NFC, under the prefix.
+
+    '.' and '..' segments are escaped (%2E): on Linux and macOS a file may be called `..\\..\\x.jpg`
+    (a zip made on Windows), a backslash becomes a '/' here and at the service alike, and a '..'
+    segment would be resolved by it, so the blob would land outside the prefix."""
+    segments = unicodedata.normalize("NFC", rel_path.replace("\\", "/")).split("/")
+    name = "/".join("%2E" * len(s) if s in (".", "..") else s for s in segments)
     return f"{prefix}/{name}" if prefix else name
 
 
@@ -199,6 +204,8 @@ class Journal:
         path = home / "jobs" / f"{jid}.sqlite"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            if os.name == "posix" and not path.exists():  # SQLite gives -wal/-shm the database file's mode
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             conn = _connect(path)
             conn.executescript(_SCHEMA)
             now = time.time()
