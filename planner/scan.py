@@ -3,8 +3,10 @@
 - Iterative `os.scandir` walk (no recursion limit). On POSIX each folder is opened once and its
   files are `lstat`ed relative to that folder (`fstatat`), as `du` does, instead of resolving the
   whole path again for every file: on deep camera-trap trees that is a third of the kernel's work.
-- `scan()` lists folders on two threads while the caller's thread adds them up: the `lstat` calls
-  run outside the GIL, so on a 2-core laptop the walk keeps pace with `du -sb` (benchmarks/scan_bench).
+- `scan()` splits a large tree into subtrees walked by one worker process per core (where fork is
+  available), merging their tallies: the per-file cost is system calls plus interpreter work that
+  threads cannot overlap under the GIL. Folders are added up whole, with list operations that run
+  in C, not a Python loop per file (benchmarks/scan_bench compares it with `du -sb`).
   `iter_files()` streams one folder at a time, sorted by name, so runs and journals are repeatable.
 - Symbolic links are never followed by default; they are reported (kind SYMLINK), not dropped. With
   follow_symlinks, only links that stay inside the source folder are followed, and loops are cut.
@@ -47,7 +49,6 @@ LITTER_FOLDERS = frozenset({"$recycle.bin", "system volume information", ".trash
                             ".fseventsd"})
 TOP_FOLDER = "(top folder)"  # the "site" of files that sit right in the root
 MAX_TRACKED_NAMES = 500_000  # distinct names remembered for the duplicate count (~50 MB at most)
-SCAN_THREADS = 2  # listing threads in scan(); more buys nothing on the 2-core laptops this targets
 
 
 class Kind(str, Enum):
@@ -326,27 +327,6 @@ class _Walker:
             yield job
             stack.extend(_Listing(r, p, lit) for r, p, lit in job.dirs)
 
-    def walk_threaded(self, threads: int) -> Iterator[_Listing]:
-        """Folders listed by `threads` threads, yielded as they finish (any order), a few in flight."""
-        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
-        limit = threads * 4  # listings in flight: bounds memory, keeps every thread busy
-        pending = [self.first()]
-        with ThreadPoolExecutor(threads, thread_name_prefix="mdplan-scan") as pool:
-            running: set = set()
-            try:
-                while pending or running:
-                    while pending and len(running) < limit:
-                        running.add(pool.submit(self.list, pending.pop()))
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        job = fut.result()
-                        pending.extend(_Listing(r, p, lit) for r, p, lit in job.dirs)
-                        yield job
-            finally:
-                for fut in running:
-                    fut.cancel()
-
 
 def iter_files(root: Path | str, *, follow_symlinks: bool = False, on_problem: ProblemFn | None = None
                ) -> Iterator[FileEntry]:
@@ -516,44 +496,39 @@ class SizeHistogram:
         return out
 
 
-def scan(root: Path | str, *, follow_symlinks: bool = False, progress: Callable[[int, int], None] | None = None,
-         keep_problems: int = 1000, keep_largest: int = 10, threads: int = SCAN_THREADS,
-         clock: Callable[[], float] = time.monotonic) -> ScanSummary:
-    """Walk root and summarise it. progress(files, bytes) is called at most about four times a
-    second (and once at the end), from this thread. Raises BadInput for a missing, file or unreadable
-    root; everything else that cannot be read is listed in `problems`."""
-    t0 = clock()
-    walker = _Walker(root, follow_symlinks)
-    listings = walker.walk_threaded(threads) if threads > 1 else walker.walk(ordered=False)
+class _Tally:
+    """Running totals of a walk. Folders are added whole; two tallies of disjoint parts of a tree
+    merge into the tally of both (how the worker processes' results come together)."""
 
-    n_files = [0, 0, 0, 0]
-    n_bytes = [0, 0, 0, 0]
-    sites: dict[str, SiteTotals] = {}
-    other_ext: Counter[str] = Counter()
-    other_ext_bytes: Counter[str] = Counter()
-    hist_counts = [0] * (len(_EDGES) + 1)
-    edges = _EDGES
-    largest: list[tuple[int, str]] = []
-    largest_min = -1  # smallest size that could enter `largest`
-    smallest = -1
-    names_seen: Counter[str] = Counter()  # name -> folders holding it (names are unique in a folder)
-    names_full = False
-    problems: list[tuple[str, str]] = []
-    problems_total = symlinks = folders = 0
-    total_files = total_bytes = 0
-    next_tick = t0 + 0.25
+    def __init__(self, keep_largest: int, keep_problems: int) -> None:
+        self.keep_largest = keep_largest
+        self.keep_problems = keep_problems
+        self.n_files = [0, 0, 0, 0]
+        self.n_bytes = [0, 0, 0, 0]
+        self.sites: dict[str, SiteTotals] = {}
+        self.other_ext: Counter[str] = Counter()
+        self.other_ext_bytes: Counter[str] = Counter()
+        self.hist = [0] * (len(_EDGES) + 1)
+        self.largest: list[tuple[int, str]] = []  # a min-heap of (size, rel_path)
+        self.largest_min = -1  # the smallest size that could still enter `largest`
+        self.smallest = -1
+        self.names: Counter[str] = Counter()  # name -> folders holding it (names are unique in a folder)
+        self.names_full = False
+        self.problems: list[tuple[str, str]] = []
+        self.problems_total = 0
+        self.symlinks = 0
+        self.folders = 0
+        self.files = 0
+        self.bytes = 0
 
-    for job in listings:
-        folders += 1
+    def add(self, job: _Listing) -> None:
+        self.folders += 1
         if job.problems:
-            problems_total += len(job.problems)
-            problems.extend(job.problems)
-            if len(problems) > 4 * keep_problems:
-                problems = sorted(problems)[:keep_problems]
-        symlinks += len(job.links)
+            self._add_problems(job.problems, len(job.problems))
+        self.symlinks += len(job.links)
         names = job.names
         if not names:
-            continue
+            return
         rel = job.rel
         # Whole-folder operations run in C (map/filter/Counter over lists): the per-file cost of a
         # Python loop would be most of the scan's time on million-file sets.
@@ -561,8 +536,8 @@ def scan(root: Path | str, *, follow_symlinks: bool = False, progress: Callable[
         n = len(names)
         c = [0, 0, 0, 0]
         b = [0, 0, 0, 0]
+        codes: list[int] = []
         if job.litter:
-            codes = None
             c[_LITTER], b[_LITTER] = n, sum(sizes)
         else:
             codes = _codes(names)
@@ -581,39 +556,32 @@ def scan(root: Path | str, *, follow_symlinks: bool = False, progress: Callable[
                 up_sizes = list(compress(sizes, keep))
             else:
                 up_names, up_sizes = names, sizes
+            hist = self.hist
             for i, count in Counter(map(_bin_of, up_sizes)).items():
-                hist_counts[i] += count
+                hist[i] += count
             low = min(up_sizes)
-            if low < smallest or smallest < 0:
-                smallest = low
-            if max(up_sizes) >= largest_min:
+            if low < self.smallest or self.smallest < 0:
+                self.smallest = low
+            if max(up_sizes) >= self.largest_min:
                 prefix = rel + "/" if rel else ""
-                for item in heapq.nlargest(keep_largest, zip(up_sizes, up_names)):
-                    item = (item[0], prefix + item[1])
-                    if len(largest) < keep_largest:
-                        heapq.heappush(largest, item)
-                    elif item > largest[0]:
-                        heapq.heapreplace(largest, item)
-                    else:
-                        break
-                if len(largest) == keep_largest:
-                    largest_min = largest[0][0]
-            if not names_full:
-                names_seen.update(up_names)
-                names_full = len(names_seen) >= MAX_TRACKED_NAMES
+                self._offer_largest((size, prefix + name)
+                                    for size, name in heapq.nlargest(self.keep_largest, zip(up_sizes, up_names)))
+            if not self.names_full:
+                self.names.update(up_names)
+                self.names_full = len(self.names) >= MAX_TRACKED_NAMES
             else:  # only names already known are counted from here on
-                names_seen.update(filter(names_seen.__contains__, up_names))
+                self.names.update(filter(self.names.__contains__, up_names))
             if c[_OTHER]:
                 for name, size, code in zip(names, sizes, codes):
                     if code == _OTHER:
                         dot = name.rfind(".")
                         ext = name[dot:].lower() if dot >= 0 else "(none)"
-                        other_ext[ext] += 1
-                        other_ext_bytes[ext] += size
+                        self.other_ext[ext] += 1
+                        self.other_ext_bytes[ext] += size
         site_name = rel.split("/", 1)[0] if rel else TOP_FOLDER
-        site = sites.get(site_name)
+        site = self.sites.get(site_name)
         if site is None:
-            site = sites[site_name] = SiteTotals(site_name)
+            site = self.sites[site_name] = SiteTotals(site_name)
         bytes_here = b[0] + b[1] + b[2] + b[3]
         site.files += n
         site.bytes += bytes_here
@@ -626,36 +594,184 @@ def scan(root: Path | str, *, follow_symlinks: bool = False, progress: Callable[
         site.upload_files += n - c[_LITTER]
         site.upload_bytes += bytes_here - b[_LITTER]
         for k in range(4):
-            n_files[k] += c[k]
-            n_bytes[k] += b[k]
-        total_files += n
-        total_bytes += bytes_here
-        if progress is not None:
-            now = clock()
-            if now >= next_tick:
-                progress(total_files, total_bytes)
-                next_tick = now + 0.25
-    if progress is not None:
-        progress(total_files, total_bytes)
+            self.n_files[k] += c[k]
+            self.n_bytes[k] += b[k]
+        self.files += n
+        self.bytes += bytes_here
 
-    hist = SizeHistogram()
-    hist.counts = hist_counts
-    hist.n = sum(hist_counts)
-    upload_n = n_files[_IMAGE] + n_files[_VIDEO] + n_files[_OTHER]
-    upload_b = n_bytes[_IMAGE] + n_bytes[_VIDEO] + n_bytes[_OTHER]
-    sizes = SizeStats(count=upload_n, mean=upload_b / upload_n if upload_n else 0.0,
-                      median=hist.quantile(0.5), p95=hist.quantile(0.95), smallest=max(smallest, 0),
-                      largest=sorted(largest, reverse=True))
-    repeated = [(n, name) for name, n in names_seen.items() if n > 1]
-    dup_names, dup_files = len(repeated), sum(n for n, _ in repeated)
-    examples = heapq.nlargest(5, repeated)
-    return ScanSummary(
-        root=str(Path(root).resolve()), files=total_files, bytes=total_bytes,
-        kinds={_KINDS[k].value: KindTotals(n_files[k], n_bytes[k]) for k in range(4) if n_files[k]},
-        sites=sorted(sites.values(), key=lambda s: s.site), sizes=sizes,
-        other_extensions=dict(other_ext.most_common()), duplicate_names=dup_names, symlinks=symlinks,
-        problems=sorted(problems)[:keep_problems], problems_total=problems_total, seconds=clock() - t0,
-        size_histogram=hist.bins_125(), duplicate_name_files=dup_files,
-        duplicate_examples=[(name, n) for n, name in examples], duplicates_exact=not names_full,
-        folders=folders, other_extension_bytes=dict(other_ext_bytes),
-    )
+    def _add_problems(self, problems: list[tuple[str, str]], total: int) -> None:
+        self.problems_total += total
+        self.problems.extend(problems)
+        if len(self.problems) > 4 * self.keep_problems:
+            self.problems = sorted(self.problems)[:self.keep_problems]
+
+    def _offer_largest(self, items: Iterable[tuple[int, str]]) -> None:
+        """Offer candidates, largest first (stops at the first that does not get in)."""
+        largest = self.largest
+        for item in items:
+            if len(largest) < self.keep_largest:
+                heapq.heappush(largest, item)
+            elif item > largest[0]:
+                heapq.heapreplace(largest, item)
+            else:
+                break
+        if len(largest) == self.keep_largest:
+            self.largest_min = largest[0][0]
+
+    def merge(self, other: _Tally) -> None:
+        for k in range(4):
+            self.n_files[k] += other.n_files[k]
+            self.n_bytes[k] += other.n_bytes[k]
+        for name, o in other.sites.items():
+            mine = self.sites.get(name)
+            if mine is None:
+                self.sites[name] = o
+            else:
+                for f in ("files", "bytes", "images", "videos", "upload_files", "upload_bytes", "image_bytes",
+                          "video_bytes", "litter", "litter_bytes"):
+                    setattr(mine, f, getattr(mine, f) + getattr(o, f))
+        self.other_ext.update(other.other_ext)
+        self.other_ext_bytes.update(other.other_ext_bytes)
+        self.hist = list(map(int.__add__, self.hist, other.hist))
+        self._offer_largest(sorted(other.largest, reverse=True))
+        if other.smallest >= 0 and (self.smallest < 0 or other.smallest < self.smallest):
+            self.smallest = other.smallest
+        self.names.update(other.names)
+        self.names_full = self.names_full or other.names_full or len(self.names) >= MAX_TRACKED_NAMES
+        self._add_problems(other.problems, other.problems_total)
+        self.symlinks += other.symlinks
+        self.folders += other.folders
+        self.files += other.files
+        self.bytes += other.bytes
+
+    def summary(self, root: str, seconds: float) -> ScanSummary:
+        hist = SizeHistogram()
+        hist.counts = self.hist
+        hist.n = sum(self.hist)
+        nf, nb = self.n_files, self.n_bytes
+        upload_n = nf[_IMAGE] + nf[_VIDEO] + nf[_OTHER]
+        upload_b = nb[_IMAGE] + nb[_VIDEO] + nb[_OTHER]
+        sizes = SizeStats(count=upload_n, mean=upload_b / upload_n if upload_n else 0.0,
+                          median=hist.quantile(0.5), p95=hist.quantile(0.95), smallest=max(self.smallest, 0),
+                          largest=sorted(self.largest, reverse=True))
+        repeated = [(n, name) for name, n in self.names.items() if n > 1]
+        examples = heapq.nlargest(5, repeated)
+        return ScanSummary(
+            root=root, files=self.files, bytes=self.bytes,
+            kinds={_KINDS[k].value: KindTotals(nf[k], nb[k]) for k in range(4) if nf[k]},
+            sites=sorted(self.sites.values(), key=lambda s: s.site), sizes=sizes,
+            other_extensions=dict(self.other_ext.most_common()), duplicate_names=len(repeated),
+            symlinks=self.symlinks, problems=sorted(self.problems)[:self.keep_problems],
+            problems_total=self.problems_total, seconds=seconds, size_histogram=hist.bins_125(),
+            duplicate_name_files=sum(n for n, _ in repeated), duplicate_examples=[(name, n) for n, name in examples],
+            duplicates_exact=not self.names_full, folders=self.folders,
+            other_extension_bytes=dict(self.other_ext_bytes),
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# Several processes (POSIX with fork): the walk is mostly system calls and interpreter work per
+# file, which threads cannot overlap (measured: two threads were 15% *slower* than one under the
+# GIL), so large trees are split into subtrees walked by worker processes.
+# ------------------------------------------------------------------------------------------------
+_CAN_FORK = sys.platform.startswith("linux")  # macOS: fork is unsafe with system frameworks; Windows: none
+SUBTREES_PER_WORKER = 8  # enough pieces that one big camera folder does not leave a core idle
+
+
+def default_workers() -> int:
+    """Processes scan() uses: one per core, at most 4 (a USB drive gives nothing more), 1 without fork."""
+    if not _CAN_FORK:
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _worker_init() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the pool, no tracebacks
+
+
+def _tally_subtree(args: tuple[str, str, bool, int, int]) -> _Tally:
+    """Walk one subtree in a worker process (no loop detection needed: links are not followed)."""
+    path, rel, litter, keep_largest, keep_problems = args
+    walker = _Walker.__new__(_Walker)
+    walker.follow = False
+    tally = _Tally(keep_largest, keep_problems)
+    stack = [_Listing(rel, path, litter)]
+    while stack:
+        job = walker.list(stack.pop())
+        tally.add(job)
+        stack.extend(_Listing(r, p, lit) for r, p, lit in job.dirs)
+    return tally
+
+
+def scan(root: Path | str, *, follow_symlinks: bool = False, progress: Callable[[int, int], None] | None = None,
+         keep_problems: int = 1000, keep_largest: int = 10, workers: int | None = None,
+         clock: Callable[[], float] = time.monotonic) -> ScanSummary:
+    """Walk root and summarise it. Raises BadInput for a missing, file or unreadable root; everything
+    else that cannot be read is listed in `problems`.
+
+    progress(files, bytes) is called from this thread at most about four times a second and once at
+    the end. workers: processes to walk with (default `default_workers()`; 1 = this process only).
+    One process is used anyway when following links (loop detection needs one memory) and when
+    other threads are running (forking them is unsafe).
+    """
+    t0 = clock()
+    walker = _Walker(root, follow_symlinks)
+    tally = _Tally(keep_largest, keep_problems)
+    next_tick = t0 + 0.25
+
+    def tick(force: bool = False) -> None:
+        nonlocal next_tick
+        if progress is None:
+            return
+        now = clock()
+        if force or now >= next_tick:
+            progress(tally.files, tally.bytes)
+            next_tick = now + 0.25
+
+    n = default_workers() if workers is None else max(1, workers)
+    # fork only from a single-threaded process: a thread holding a lock at fork time can deadlock the child
+    if n > 1 and not follow_symlinks and _CAN_FORK and threading.active_count() == 1:
+        frontier = _expand(walker, tally, n * SUBTREES_PER_WORKER)
+        tick()
+        if frontier:
+            _tally_in_workers(frontier, tally, n, tick)
+    else:
+        for job in walker.walk(ordered=False):
+            tally.add(job)
+            tick()
+    tick(force=True)
+    return tally.summary(str(Path(root).resolve()), clock() - t0)
+
+
+def _expand(walker: _Walker, tally: _Tally, pieces: int) -> list[_Listing]:
+    """List folders breadth-first here until there are `pieces` unlisted subtrees (or none left)."""
+    from collections import deque
+
+    frontier = deque([walker.first()])
+    while frontier and len(frontier) < pieces:
+        job = walker.list(frontier.popleft())
+        tally.add(job)
+        frontier.extend(_Listing(r, p, lit) for r, p, lit in job.dirs)
+    return list(frontier)
+
+
+def _tally_in_workers(frontier: list[_Listing], tally: _Tally, n: int, tick: Callable[[], None]) -> None:
+    import multiprocessing
+
+    args = [(job.path, job.rel, job.litter, tally.keep_largest, tally.keep_problems) for job in frontier]
+    try:
+        pool = multiprocessing.get_context("fork").Pool(min(n, len(args)), initializer=_worker_init)
+    except (OSError, ValueError):  # no fork here after all (sandbox, no /dev/shm): walk them here
+        for a in args:
+            tally.merge(_tally_subtree(a))
+            tick()
+        return
+    try:
+        for part in pool.imap_unordered(_tally_subtree, args):
+            tally.merge(part)
+            tick()
+    finally:
+        pool.terminate()
+        pool.join()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,10 +91,10 @@ def block(monkeypatch, folder: Path, error: OSError) -> None:
     monkeypatch.setattr(os, "scandir", fake_scandir)
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_unreadable_folder_is_reported_and_the_walk_goes_on(tree, monkeypatch, threads):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_unreadable_folder_is_reported_and_the_walk_goes_on(tree, monkeypatch, workers):
     block(monkeypatch, tree / "site2", PermissionError(13, "Permission denied"))
-    s = scan(tree, threads=threads)
+    s = scan(tree, workers=workers)
     assert ("site2", "permission denied") in s.problems and s.problems_total == 1
     assert s.files == len(TREE) - 4  # site2's four files were not reachable; the rest were counted
     problems = []
@@ -207,13 +208,13 @@ def reference(root: Path) -> dict[str, tuple[int, Kind]]:
     return out
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_counts_and_bytes_match_a_reference_walk_exactly(tmp_path, threads):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_counts_and_bytes_match_a_reference_walk_exactly(tmp_path, workers):
     from planner.sample import generate_sample_set
 
     made = generate_sample_set(tmp_path / "s", files=300, mean_bytes=3_000, sites=3, cameras=3, videos=3)
     ref = reference(made.root)
-    s = scan(made.root, threads=threads)
+    s = scan(made.root, workers=workers)
     assert s.files == len(ref) and s.bytes == sum(v[0] for v in ref.values())
     for k in (Kind.IMAGE, Kind.VIDEO, Kind.LITTER, Kind.OTHER):
         want = [v[0] for v in ref.values() if v[1] is k]
@@ -232,15 +233,56 @@ def test_counts_and_bytes_match_a_reference_walk_exactly(tmp_path, threads):
     assert {e.rel_path: (e.size, e.kind) for e in iter_files(made.root)} == ref
 
 
-def test_one_thread_and_two_threads_agree(tmp_path):
+@pytest.fixture
+def split_early(monkeypatch):
+    """Hand subtrees to worker processes as soon as there are two, so small trees use them too."""
+    import planner.scan as scan_mod
+
+    monkeypatch.setattr(scan_mod, "SUBTREES_PER_WORKER", 1)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes need fork")
+def test_worker_processes_and_one_process_agree(tmp_path, monkeypatch, split_early):
     from dataclasses import asdict
 
     from planner.sample import generate_sample_set
 
     made = generate_sample_set(tmp_path / "s", files=200, mean_bytes=2_000, sites=4, cameras=2)
-    a, b = asdict(scan(made.root, threads=1)), asdict(scan(made.root, threads=2))
+    write(made.root, "site-02/odd/._x.jpg", 3)
+    write(made.root, "site-03/notes.TXT", 30)
+    import planner.scan as scan_mod
+
+    real, used = scan_mod._tally_in_workers, []
+    monkeypatch.setattr(scan_mod, "_tally_in_workers", lambda fr, *a: (used.append(len(fr)), real(fr, *a)))
+    a, b = asdict(scan(made.root, workers=1)), asdict(scan(made.root, workers=2))
     a.pop("seconds"), b.pop("seconds")
-    assert a == b
+    assert used and a == b and a["files"] == made.files + made.litter_files + 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes need fork")
+def test_problems_found_in_a_worker_process_reach_the_summary(tree, monkeypatch, split_early):
+    block(monkeypatch, tree / "site2" / "sub dir", PermissionError(13, "Permission denied"))
+    s = scan(tree, workers=2)
+    assert s.problems == [("site2/sub dir", "permission denied")] and s.files == len(TREE) - 1
+
+
+def test_with_other_threads_running_the_scan_stays_in_this_process(tree, monkeypatch, split_early):
+    import threading
+
+    import planner.scan as scan_mod
+
+    def no_fork(*a, **kw):
+        raise AssertionError("forked with another thread running")
+
+    monkeypatch.setattr(scan_mod, "_tally_in_workers", no_fork)
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert scan(tree, workers=2).files == len(TREE)
+    finally:
+        stop.set()
+        t.join()
 
 
 def test_iter_files_is_in_name_order_folder_by_folder(tree):
@@ -280,7 +322,7 @@ def test_duplicate_tracking_is_bounded_and_says_so(tmp_path, monkeypatch):
     for cam in ("c1", "c2"):
         for name in ("a.jpg", "b.jpg", "c.jpg"):
             write(tmp_path / "d", f"{cam}/{name}", 1)
-    s = scan(tmp_path / "d", threads=1)
+    s = scan(tmp_path / "d", workers=1)
     assert not s.duplicates_exact
     assert 1 <= s.duplicate_names <= 3  # a lower bound once the table is full
 
@@ -297,7 +339,7 @@ def test_progress_is_throttled_by_the_injected_clock(tmp_path):
         write(tmp_path / "p", f"f{i}/x.jpg", 1)
     ticks = iter(range(0, 1000))
     calls = []
-    scan(tmp_path / "p", threads=1, progress=lambda f, b: calls.append(f), clock=lambda: next(ticks) * 0.1)
+    scan(tmp_path / "p", workers=1, progress=lambda f, b: calls.append(f), clock=lambda: next(ticks) * 0.1)
     assert 1 < len(calls) < 8
 
 
