@@ -321,10 +321,10 @@ def email_summary(a: Assessment) -> str:
         "Camera-trap image set - summary from mdplan",
         f"Images: {_kind(s, 'image')[0]:,} ({format_bytes(_kind(s, 'image')[1])})",
         f"Videos: {_kind(s, 'video')[0]:,} ({format_bytes(_kind(s, 'video')[1])})",
-        f"To send: {a.upload_files:,} files, {e.bytes / 1e12:.2f} TB ({format_bytes(e.bytes)})",
+        f"To send: {a.upload_files:,} files, {format_bytes(e.bytes)}",
         f"Upload speed: {e.bandwidth.bits_per_second / 1e6:.1f} Mbit/s ({_method_words(e.bandwidth.method)})",
-        f"Projected upload time: {e.upload_seconds / DAY:.1f} days ({format_duration(e.upload_seconds)})",
-        f"Mailing a drive instead: {e.drive_seconds / DAY:.1f} days, {e.drives} drive(s)",
+        f"Projected upload time: {format_duration(e.upload_seconds)}",
+        f"Mailing a drive instead: {format_duration(e.drive_seconds)}, {e.drives} drive(s)",
         f"Plan: {'upload' if e.recommendation == 'upload' else 'mail a hard drive'}",
     ]
     return "\n".join(lines)
