@@ -211,6 +211,8 @@ def _install_stop_handlers(stop) -> None:
     import signal
 
     def handler(signum, frame):  # noqa: ARG001
+        if not stop.transferring:  # still scanning or planning: nothing in flight, stop at once
+            raise KeyboardInterrupt
         first = not stop.soft.is_set()
         stop.request()
         if first:

@@ -163,6 +163,7 @@ class StopFlag:
     def __init__(self) -> None:
         self.soft = threading.Event()
         self.hard = threading.Event()
+        self.transferring = False  # before the transfer (scan, plan) a Ctrl-C simply stops the command
 
     def request(self) -> None:
         if self.soft.is_set():
@@ -769,6 +770,7 @@ def _transfer(journal: Journal, opts: UploadOptions, plan: Plan, ui: UploadUI, c
         return min(SINGLE_PUT_MAX, throttle.chunk_size()) if timetable is not None else SINGLE_PUT_MAX
 
     container = container_client(sas, transport=_transport(MAX_WORKERS + 4))
+    stop.transferring = True
     journal.event("run", f"run {journal.run_id} started")
     started = clock.monotonic()
 
