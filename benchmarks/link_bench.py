@@ -17,7 +17,7 @@ LINKS = [(10, 0), (50, 0), (200, 0), (50, 100), (10, 300)]
 def ceiling(ctx: Context) -> Table:
     table = Table("Lab sanity: tbf rate vs raw TCP through the link and proxy",
                   ["Link (tbf rate x added RTT)", "Raw TCP ceiling", "Ratio to tbf rate", "Expected"])
-    seconds = 3 if ctx.quick else 6
+    seconds = 3 if ctx.quick else 5
     for rate, rtt in LINKS:
         ctx.budget.timeout(seconds + 10)
         with Link(rate, rtt_ms=rtt) as link:

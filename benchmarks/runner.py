@@ -191,7 +191,9 @@ def run_one(sc: Scenario, *, quick: bool = False, cap_s: float | None = None) ->
     """Run a scenario; return (section text or None to keep the old one, one-line outcome)."""
     from benchmarks.lab import is_root
 
-    when = now_text()
+    # Other work on the machine skews every figure here: say how busy it was when we started.
+    load = f", load average {os.getloadavg()[0]:.1f} at the start" if hasattr(os, "getloadavg") else ""
+    when = now_text() + load
     if sc.needs_root and not is_root():
         return None, "skipped: needs root"
     seconds = sc.budget_s if cap_s is None else min(sc.budget_s, cap_s)

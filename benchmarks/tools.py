@@ -34,6 +34,7 @@ class Ran:
     stdout: str
     stderr: str
     max_rss_bytes: int
+    started: float = 0.0  # time.monotonic() at start (the same clock as the proxy's --stats lines)
 
     def json(self) -> dict:
         """The last JSON object the command printed on stdout."""
@@ -69,7 +70,7 @@ def run_timed(cmd: Sequence[str], *, timeout: float, env: dict[str, str] | None 
         out.seek(0)
         err.seek(0)
         return Ran(proc.returncode, seconds, out.read().decode("utf-8", "replace"),
-                   err.read().decode("utf-8", "replace"), rusage.ru_maxrss * 1024)
+                   err.read().decode("utf-8", "replace"), rusage.ru_maxrss * 1024, started)
 
 
 # --- mdplan --------------------------------------------------------------------------------------------
@@ -178,6 +179,29 @@ class LabStorage:
 
     def __exit__(self, *exc) -> None:  # noqa: ANN002
         self.close()
+
+
+def read_stats(stats_file: Path) -> list[tuple[float, int]]:
+    """(monotonic time, cumulative upload bytes) lines the lab proxy wrote with --stats."""
+    samples = []
+    for line in stats_file.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            samples.append((float(parts[0]), int(parts[1])))
+    return samples
+
+
+def phases(stats_file: Path, ran: Ran, *, slack: int = 256 * 1024) -> tuple[float, float, float] | None:
+    """Split a command's wall time by what crossed the proxy: (before the data flowed, while it flowed,
+    after it stopped), in seconds. None if the proxy saw nothing during the command."""
+    end = ran.started + ran.seconds
+    inside = [(t, b) for t, b in read_stats(stats_file) if ran.started <= t <= end]
+    if len(inside) < 2 or inside[-1][1] - inside[0][1] <= 2 * slack:
+        return None
+    base, top = inside[0][1], inside[-1][1]
+    first = next(t for t, b in inside if b - base > slack)
+    last = next(t for t, b in inside if top - b <= slack)
+    return first - ran.started, last - first, end - last
 
 
 # --- data sets ---------------------------------------------------------------------------------------------

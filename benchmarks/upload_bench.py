@@ -10,8 +10,8 @@ from pathlib import Path
 
 from benchmarks.lab import Link
 from benchmarks.runner import Context, Skip, Table, scenario
-from benchmarks.tools import (LabStorage, ensure_rclone, mdplan, mdplan_has, rclone_copy, rclone_version,
-                              require_mdplan, sample_set)
+from benchmarks.tools import (LabStorage, ensure_rclone, mdplan, mdplan_has, phases, rclone_copy,
+                              rclone_version, read_stats, require_mdplan, sample_set)
 
 MEAN_BYTES = 500_000  # camera-trap JPEGs: lognormal around 500 KB
 
@@ -39,8 +39,8 @@ def _mbit(bits_per_second: float) -> str:
 def _utilisation(ctx: Context, tools: list[str]) -> Table:
     table = Table(
         "Upload: link utilisation vs a raw TCP stream, rclone as the peer",
-        ["Link", "Data", "Ceiling (raw TCP)", "mdplan upload", "mdplan / ceiling", "rclone (peer)",
-         "rclone / ceiling", "mdplan / rclone"],
+        ["Link", "Data", "Ceiling (raw TCP)", "mdplan upload", "mdplan / ceiling", "mdplan before / after data",
+         "rclone (peer)", "rclone / ceiling", "rclone before / after data", "mdplan / rclone"],
     )
     extra_notes: list[str] = []
     for case in MATRIX:
@@ -49,9 +49,10 @@ def _utilisation(ctx: Context, tools: list[str]) -> Table:
         ctx.log(f"{case.label}: {data.files} files, {data.bytes / 1e6:.0f} MB")
         # Generous per-tool limit: the data at a third of the link rate, plus start-up.
         limit = data.bytes * 8 / (case.rate_mbit * 1e6) * 3 + 60
-        figures: dict[str, tuple[float, float | None]] = {}
-        with Link(case.rate_mbit, rtt_ms=case.rtt_ms) as link, LabStorage(link) as storage, \
-                tempfile.TemporaryDirectory(prefix="mdplan-bench-") as scratch:
+        figures: dict[str, tuple[float, float | None, str]] = {}
+        with tempfile.TemporaryDirectory(prefix="mdplan-bench-") as scratch, \
+                Link(case.rate_mbit, rtt_ms=case.rtt_ms) as link, \
+                LabStorage(link, stats=Path(scratch) / "proxy-stats.txt") as storage:
             ceiling = link.ceiling(6).bits_per_second
             ctx.log(f"  ceiling {_mbit(ceiling)}")
             for tool in tools:
@@ -76,23 +77,31 @@ def _utilisation(ctx: Context, tools: list[str]) -> Table:
                 finally:
                     storage.drop(sas)
                 rate = data.bytes * 8 / ran.seconds
-                figures[tool] = (rate, own)
-                ctx.log(f"  {tool}: {ran.seconds:.1f} s, {_mbit(rate)} = {rate / ceiling:.1%} of ceiling")
+                time.sleep(0.3)  # the proxy's last samples
+                split = phases(Path(scratch) / "proxy-stats.txt", ran)
+                edges = f"{split[0]:.1f} s / {split[2]:.1f} s" if split else "-"
+                figures[tool] = (rate, own, edges)
+                ctx.log(f"  {tool}: {ran.seconds:.1f} s, {_mbit(rate)} = {rate / ceiling:.1%} of ceiling; "
+                        f"before/after the data: {edges}")
         md = figures.get("mdplan")
         rc = figures.get("rclone")
         table.add(
             case.label, f"{data.files:,} files, {data.bytes / 1e6:.0f} MB", _mbit(ceiling),
             (_mbit(md[0]) + (f" ({_mbit(md[1])} by its own clock)" if md[1] else "")) if md else "not built yet",
             f"{md[0] / ceiling:.1%}" if md else "-",
+            md[2] if md else "-",
             _mbit(rc[0]) if rc else "not installed",
             f"{rc[0] / ceiling:.1%}" if rc else "-",
+            rc[2] if rc else "-",
             f"{md[0] / rc[0]:.2f}x" if md and rc else "-",
         )
     table.notes += [
         "Target (issue 4): mdplan upload with its defaults >= 97% of the ceiling.",
         "Rates = data bytes x 8 / wall time of the whole command (start-up, scan, listing and, for mdplan, "
         "writing its report included); each tool into a fresh container, every blob checked to be there "
-        "with the right size.",
+        "with the right size. 'By its own clock' = the `average_bits_per_second` mdplan reports.",
+        "Before / after data = seconds from the command's start until the proxy saw the data flowing, and "
+        "from the last data byte until the command exited (start-up, scan, plan; report, exit).",
         f"Peer: rclone {rclone_version() if 'rclone' in tools else '(not run)'} with its defaults "
         "(4 transfers), `rclone copy SRC :azureblob:CONTAINER/rclone`, given the same SAS URL.",
         "Data: planner.sample.generate_sample_set(files=N, mean_bytes=500_000, seed=4, litter=False, "
@@ -149,11 +158,7 @@ def _windows(samples: list[tuple[float, int]], span: float) -> float:
 def cap_figures(stats_file: Path) -> dict[str, float]:
     """Mean and worst 1 s / 5 s windows (bits/s) from the proxy's `time up down` lines, over the span
     from the first to the last byte sent."""
-    samples = []
-    for line in stats_file.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 3:
-            samples.append((float(parts[0]), int(parts[1])))
+    samples = read_stats(stats_file)
     if len(samples) < 20:
         raise RuntimeError("the proxy recorded too few samples to judge the cap")
     total = samples[-1][1]
@@ -217,8 +222,7 @@ def plan_memory(ctx: Context) -> Table:
     from benchmarks.scan_bench import tree
     from planner.emulator import Azurite
 
-    files = 50_000 if ctx.quick else 1_000_000
-    data = tree(ctx, files)
+    data = tree(ctx, 5, 10_000) if ctx.quick else tree(ctx, 5)
     with tempfile.TemporaryDirectory(prefix="mdplan-bench-") as scratch, Azurite.start() as azurite:
         azurite.create_container("plan-memory")
         sas = azurite.container_sas_url("plan-memory")
