@@ -446,16 +446,15 @@ def jobs(
     if not found:
         out.print(f"No upload jobs yet (journals live in {journal_home()}).", markup=False)
         return 0
-    from rich.table import Table
-
-    table = Table(title=f"Upload jobs (journals in {journal_home()})")
-    for col in ("job", "folder", "destination", "files done", "bytes done", "state", "last run"):
-        table.add_column(col)
+    # One block per job, not a table: in an 80-column window a table cut the job id (needed for
+    # `mdplan report JOB` and `--forget JOB`) and the folder to "358ddb3…" and "/media/…".
+    out.print(f"Upload jobs (journals in {journal_home()}):", markup=False)
     for j in found:
-        table.add_row(j.job_id, j.source, j.destination, f"{j.files_done:,}/{j.files_total:,}",
-                      f"{format_bytes(j.bytes_done)}/{format_bytes(j.bytes_total)}", j.state,
-                      datetime.fromtimestamp(j.updated).strftime("%Y-%m-%d %H:%M"))
-    out.print(table)
+        out.print(f"\n{j.job_id}  {j.state}, last run {datetime.fromtimestamp(j.updated):%Y-%m-%d %H:%M}\n"
+                  f"  From: {j.source}\n  To:   {j.destination}\n"
+                  f"  Done: {j.files_done:,} of {j.files_total:,} files, {format_bytes(j.bytes_done)} of "
+                  f"{format_bytes(j.bytes_total)}" + (f"; {j.files_failed:,} failed" if j.files_failed else ""),
+                  markup=False)
     return 0
 
 
