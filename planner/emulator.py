@@ -32,7 +32,7 @@ DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFP
 
 INSTALL_HINT = (
     "Install Node.js (https://nodejs.org, version 18 or newer), then run `npm ci` in the mdplan folder "
-    "(or `make test`, which does it for you)."
+    "(or `make demo` or `make test`, which do it for you), and run mdplan from that folder."
 )
 
 _STARTUP_TIMEOUT_S = 30.0
@@ -48,15 +48,18 @@ def _project_root() -> Path:
 
 
 def find_azurite() -> Path:
-    """The azurite-blob launcher: this project's node_modules first, then PATH."""
+    """The azurite-blob launcher: this project's node_modules, the current folder's, then PATH.
+
+    The current folder counts because `pip install .` copies planner/ into site-packages, away from the
+    checkout where `npm ci` put Azurite: `mdplan demo` run in the checkout must still find it."""
     names = ["azurite-blob.cmd", "azurite-blob"] if os.name == "nt" else ["azurite-blob"]
-    bin_dir = _project_root() / "node_modules" / ".bin"
-    for name in names:
-        candidate = bin_dir / name
-        if candidate.exists():
-            if shutil.which("node") is None:
-                raise EmulatorError(f"Azurite is installed but Node.js was not found. {INSTALL_HINT}")
-            return candidate
+    for bin_dir in (_project_root() / "node_modules" / ".bin", Path.cwd() / "node_modules" / ".bin"):
+        for name in names:
+            candidate = bin_dir / name
+            if candidate.exists():
+                if shutil.which("node") is None:
+                    raise EmulatorError(f"Azurite is installed but Node.js was not found. {INSTALL_HINT}")
+                return candidate
     for name in names:
         found = shutil.which(name)
         if found:
