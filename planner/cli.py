@@ -596,7 +596,9 @@ class _ProbeStatus:
         "  mdplan bandwidth --speedtest --json\n\n"
         "Without a URL, MDPLAN_SAS is used; '-' reads the URL from the next line of input. The test uploads "
         "random data for --seconds (default 10, at most 30) and deletes it again; a URL that cannot delete "
-        "keeps one small marker file. " + EXIT_CODE_HELP
+        "keeps one small marker file.\n\n"
+        "Exit codes: 0 measured; 2 bad input; 3 the URL will not work (expired, no write permission, wrong "
+        "container); 4 no connection (or the speed test failed)."
     )
 )
 def bandwidth(
