@@ -24,7 +24,11 @@ app = typer.Typer(
     name="mdplan",
     help=(
         "Plan and carry out the transfer of a camera-trap image set to a MegaDetector team's Azure "
-        "container, or decide to mail a hard drive instead.\n\n" + EXIT_CODE_HELP
+        "container, or decide to mail a hard drive instead.\n\n"
+        "Examples (the usual order: estimate, check, upload, then email the report it writes):\n\n\b\n"
+        "  mdplan estimate D:\\camera-traps \"https://ACCOUNT.blob.core.windows.net/CONTAINER?sv=...\"\n"
+        "  mdplan upload D:\\camera-traps \"https://ACCOUNT.blob.core.windows.net/CONTAINER?sv=...\"\n\n"
+        + EXIT_CODE_HELP
     ),
     no_args_is_help=True,
     add_completion=False,
