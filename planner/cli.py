@@ -841,7 +841,9 @@ def _print_estimate(a) -> None:
         "reports it writes. Nothing leaves this computer; needs Node.js (make demo installs the emulator).\n\n"
         "Examples:\n\n\b\n"
         "  mdplan demo\n"
-        "  mdplan demo --files 400 --cap-mbps 80"
+        "  mdplan demo --serve\n\n"
+        "--serve only makes the sample set and starts the emulator, prints a practice folder and URL for the "
+        "four steps (estimate, check, upload, report) and waits until you press Ctrl-C."
     )
 )
 def demo(
@@ -849,12 +851,22 @@ def demo(
     cap_mbps: float = typer.Option(40.0, "--cap-mbps", min=1.0, help="Speed cap for the demo upload (Mbit/s)."),
     workdir: str = typer.Option(".mdplan-demo", "--workdir", help="Folder for the sample set and the demo's job."),
     reports: str = typer.Option("reports", "--reports", help="Folder for the two reports."),
+    serve: bool = typer.Option(False, "--serve", help="Only start a practice container and print its URL and a "
+                                                      "sample folder; Ctrl-C stops it."),
 ) -> int:
     from pathlib import Path
 
-    from planner.demo import run_demo
+    from planner.demo import run_demo, serve_practice
     from planner.emulator import EmulatorError
 
+    if serve:
+        try:
+            serve_practice(Path(workdir), files=files, say=lambda t: out.print(t, markup=False))
+        except EmulatorError as e:
+            fail(str(e), ExitCode.BAD_INPUT)
+        except KeyboardInterrupt:
+            out.print("Stopped the practice emulator; what was uploaded to it is gone.", markup=False)
+        return 0
     try:
         res = run_demo(Path(workdir), Path(reports), files=files, cap_mbps=cap_mbps,
                        say=lambda t: out.print(t, markup=False))

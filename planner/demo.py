@@ -99,3 +99,52 @@ def _plan_report(sample: Path, url: str, reports: Path, say: Callable[[str], Non
     say(f"    {a.upload_files} files; measured {format_rate(a.estimate.bandwidth.bits_per_second)} to the emulator; "
         f"upload about {format_duration(a.estimate.upload_seconds)}; advice: {a.estimate.recommendation}.")
     return write_plan_report(plan_report_data(a), _report_path(reports, "plan"))
+
+
+@dataclass
+class Practice:
+    sample_folder: Path
+    url: str  # a policy-only SAS URL for the local emulator (its key is public: nothing secret here)
+
+
+def serve_practice(workdir: Path, *, files: int = 160, say: Callable[[str], None] = print,
+                   ready: Callable[[Practice], None] | None = None) -> None:
+    """A sample set and a local container to practise the four steps on, until Ctrl-C (or `ready` returns).
+
+    The container gets a stored access policy without delete, and the URL names only that policy
+    (si=), as the MegaDetector team's URLs do, so check, estimate and upload behave as they will for
+    real. The emulator keeps blobs in memory: practising on a real multi-terabyte folder would fill it,
+    hence the sample set."""
+    import time
+
+    from planner.emulator import Azurite
+    from planner.sample import generate_sample_set
+
+    sample = Path(workdir) / "sample-camera-traps"
+    made = generate_sample_set(sample, files=files, seed=7, replace=True)
+    with Azurite.start() as emu:
+        container = emu.create_container("your-organization",
+                                         policies={"your-organization-rw": ("racwl", timedelta(days=14))})
+        practice = Practice(sample.resolve(), emu.container_sas_url(container, policy_id="your-organization-rw"))
+        say(f"Practice folder ({made.files} files, {made.bytes / 1e6:.0f} MB): {practice.sample_folder}")
+        say(f"Practice URL (a local emulator on this computer; it lives until you press Ctrl-C):\n{practice.url}")
+        say("In another window, run the four steps with these two in place of your folder and URL.")
+        if ready is not None:
+            ready(practice)
+            return
+        _stop_on_close()
+        while emu.running:
+            time.sleep(0.5)
+
+
+def _stop_on_close() -> None:
+    """Closing the window (SIGHUP) or a kill (SIGTERM) ends like Ctrl-C, so the emulator is stopped
+    rather than left running in the background holding its port."""
+    import signal
+
+    def interrupt(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)
