@@ -295,6 +295,12 @@ def resolve_sas_argument(
     if arg.strip() == "-":
         stream = sys.stdin if stdin is None else stdin
         for line in stream:
+            # A url.txt saved "with BOM" starts with U+FEFF, which a Windows console reading the file as
+            # cp1252 sees as 'ï»¿'; a UTF-16 ("Unicode") file comes through with NULs between letters.
+            line = line.lstrip("\ufeff").removeprefix("ï»¿")
+            if "\x00" in line:
+                raise BadInput("The file with the URL is saved as Unicode (UTF-16). Save it as UTF-8 (in Notepad: "
+                               "Save as, Encoding: UTF-8), or in PowerShell run: Get-Content url.txt | mdplan check -")
             if line.strip():
                 return parse_sas_url(line)
         raise BadInput(

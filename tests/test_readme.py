@@ -297,3 +297,29 @@ def test_the_placeholder_rules() -> None:
     bad, _ = parse_readme("```bat\nmdplan upload C:\\other --dry-run\n```\n", folder="F", url="U")
     assert bad[0].skip and bad[0].skip.startswith("FAIL")
 
+
+
+@pytest.mark.parametrize("first_line", ["\ufeff{url}\r\n", "ï»¿{url}\r\n", "{url}\n"],
+                         ids=["utf-8 BOM", "utf-8 BOM read as cp1252 (Windows console)", "plain"])
+def test_url_txt_as_notepad_saves_it(first_line: str) -> None:
+    """The README's `mdplan check - < url.txt`: a file saved 'with BOM' still reads as the URL."""
+    import io
+
+    from planner.sas import resolve_sas_argument
+
+    url = "https://acct.blob.core.windows.net/team?sv=2024-11-04&si=team-rw&sr=c&sig=abc%3D"
+    sas = resolve_sas_argument("-", stdin=io.StringIO(first_line.format(url=url)))
+    assert sas is not None and sas.account_name == "acct" and sas.container == "team"
+
+
+def test_url_txt_saved_as_utf16_says_how_to_fix_it() -> None:
+    import io
+
+    from planner.errors import BadInput
+    from planner.sas import resolve_sas_argument
+
+    url = "https://acct.blob.core.windows.net/team?sv=2024-11-04&si=team-rw&sr=c&sig=abc%3D"
+    as_read = ("\ufeff" + url + "\r\n").encode("utf-16-le").decode("cp1252", "replace")
+    with pytest.raises(BadInput) as e:
+        resolve_sas_argument("-", stdin=io.StringIO(as_read))
+    assert "UTF-16" in str(e.value) and "abc" not in str(e.value)
