@@ -66,6 +66,7 @@ class Context:
     budget: Budget
     work: Path
     quick: bool = False  # smaller data for a fast smoke run (`--quick`); figures are then marked
+    table: Table | None = None  # set by a scenario as soon as it has one, so a cut-short run keeps its rows
 
     def log(self, message: str) -> None:
         print(f"  [{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -80,15 +81,17 @@ class Scenario:
     needs_root: bool
     in_all: bool
     about: str
+    prepare: Callable[[Context], object] | None = None  # makes the data sets, outside the timed run
 
 
 REGISTRY: dict[str, Scenario] = {}
 
 
 def scenario(name: str, *, title: str, budget_s: float, needs_root: bool = True, in_all: bool = True,
-             about: str = "") -> Callable[[Callable[[Context], Table]], Callable[[Context], Table]]:
+             about: str = "", prepare: Callable[[Context], object] | None = None,
+             ) -> Callable[[Callable[[Context], Table]], Callable[[Context], Table]]:
     def register(func: Callable[[Context], Table]) -> Callable[[Context], Table]:
-        REGISTRY[name] = Scenario(name, title, func, budget_s, needs_root, in_all, about)
+        REGISTRY[name] = Scenario(name, title, func, budget_s, needs_root, in_all, about, prepare)
         return func
 
     return register
@@ -208,7 +211,13 @@ def run_one(sc: Scenario, *, quick: bool = False, cap_s: float | None = None) ->
         # Keep an older real figure if there is one; otherwise say why there is none.
         placeholder = render(sc, None, when=when, took=None, status=f"Not run: {e}.")
         return placeholder, f"skipped: {e}"
-    except (OutOfTime, Exception) as e:  # noqa: BLE001 - one scenario failing must not stop the rest
+    except OutOfTime as e:
+        took = time.monotonic() - started
+        if ctx.table is not None and ctx.table.rows:
+            return (render(sc, ctx.table, when=when, took=took, status=f"Cut short ({e}): the rows it finished."),
+                    f"cut short: {e}")
+        return None, f"skipped: {e}"  # nothing measured: keep the older figures
+    except Exception as e:  # noqa: BLE001 - one scenario failing must not stop the rest
         traceback.print_exc()
         took = time.monotonic() - started
         return render(sc, None, when=when, took=took, status=f"Failed: {type(e).__name__}: {e}"), f"failed: {e}"
@@ -216,6 +225,32 @@ def run_one(sc: Scenario, *, quick: bool = False, cap_s: float | None = None) ->
     if quick:
         table.notes.insert(0, "Quick run (`--quick`, reduced data): smoke figures, not the benchmark.")
     return render(sc, table, when=when, took=took), f"done in {took:.0f} s"
+
+
+PREPARE_BUDGET_S = 15 * 60
+
+
+def prepare(names: list[str], *, quick: bool) -> None:
+    """Generate every data set the chosen scenarios need, once, before the timed run (they are kept in
+    benchmarks/.work/, so later runs skip this)."""
+    from benchmarks.lab import is_root
+
+    budget = Budget(PREPARE_BUDGET_S)
+    started = time.monotonic()
+    WORK.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        sc = REGISTRY[name]
+        if sc.prepare is None or (sc.needs_root and not is_root()):
+            continue
+        try:
+            sc.prepare(Context(budget=budget, work=WORK, quick=quick))
+        except Skip:
+            pass  # the scenario itself will say why
+        except Exception as e:  # noqa: BLE001 - the scenario will fail with the reason when it runs
+            print(f"== preparing data for {name} failed: {e}", file=sys.stderr)
+    took = time.monotonic() - started
+    if took > 1:
+        print(f"== data sets ready in {took:.0f} s (generated once, kept in {WORK})", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,8 +289,10 @@ def main(argv: list[str] | None = None) -> int:
         stale = cleanup_stale()  # what a kill -9'd earlier run left (only the lab's own names)
         if stale["namespaces"] or stale["links"]:
             print(f"removed leftovers of an earlier run: {stale}", file=sys.stderr)
+    names = list(dict.fromkeys(names))
+    prepare(names, quick=args.quick)
     total = time.monotonic()
-    for name in dict.fromkeys(names):
+    for name in names:
         sc = REGISTRY[name]
         print(f"== {name}: {sc.title}", file=sys.stderr, flush=True)
         left = TOTAL_BUDGET_S - (time.monotonic() - total)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from benchmarks.lab import Link
-from benchmarks.runner import REPO, Context, Skip
+from benchmarks.runner import REPO, Context, OutOfTime, Skip
 
 MDPLAN = REPO / ".venv" / "bin" / "mdplan"
 
@@ -88,11 +88,22 @@ def require_mdplan(command: str) -> None:
         raise Skip(f"`mdplan {command}` does not exist in this checkout yet")
 
 
+def run_budgeted(cmd: Sequence[str], *, ctx: Context, timeout: float, env: dict[str, str] | None = None) -> Ran:
+    """run_timed within the scenario's budget: running out of budget is OutOfTime, not a failure."""
+    limit = ctx.budget.timeout(timeout)
+    try:
+        return run_timed(cmd, timeout=limit, env=env)
+    except TimeoutError:
+        if limit < timeout:
+            raise OutOfTime(f"time budget of {ctx.budget.seconds:.0f} s used up") from None
+        raise
+
+
 def mdplan(args: Sequence[str], *, ctx: Context, timeout: float, home: Path) -> Ran:
     """`mdplan ARGS` with its job state in `home` (a fresh job per run: nothing is skipped)."""
     env = dict(os.environ, MDPLAN_HOME=str(home), COLUMNS="120")
     env.pop("MDPLAN_SAS", None)
-    return run_timed([str(MDPLAN), *args], timeout=ctx.budget.timeout(timeout), env=env)
+    return run_budgeted([str(MDPLAN), *args], ctx=ctx, timeout=timeout, env=env)
 
 
 # --- rclone ----------------------------------------------------------------------------------------------
@@ -125,8 +136,8 @@ def rclone_copy(src: Path, sas_url: str, *, ctx: Context, timeout: float, scratc
     """`rclone copy SRC :azureblob:` with its defaults and the container SAS URL, as a user would."""
     container = sas_url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[1]
     env = dict(os.environ, RCLONE_CONFIG=str(scratch / "rclone.conf"), RCLONE_AZUREBLOB_SAS_URL=sas_url)
-    ran = run_timed(["rclone", "copy", str(src), f":azureblob:{container}/rclone"],
-                    timeout=ctx.budget.timeout(timeout), env=env)
+    ran = run_budgeted(["rclone", "copy", str(src), f":azureblob:{container}/rclone"], ctx=ctx, timeout=timeout,
+                       env=env)
     if ran.returncode != 0:
         raise RuntimeError(f"rclone copy failed ({ran.returncode}): {ran.stderr.strip()[-300:]}")
     return ran
