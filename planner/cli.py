@@ -190,13 +190,19 @@ class _RichUploadUI:
         from planner.units import format_duration, format_rate
 
         if self._progress is None:
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                      TextColumn("{task.fields[info]}"), console=err, transient=False)
+            from rich.table import Column
+
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20),
+                                      DownloadColumn(table_column=Column(no_wrap=True)),
+                                      TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True)),
+                                      console=err, transient=False)
             self._progress.start()
             self._task = self._progress.add_task("Uploading", total=max(bytes_total, 1), info="")
         eta = format_duration(snap.eta_seconds) if snap.eta_seconds is not None else "measuring..."
         info = (f"{snap.files_done:,}/{files_total:,} files  {format_rate(snap.current_bps)} now,"
                 f" {format_rate(snap.average_bps)} avg  ETA {eta}  workers {workers}")
+        if err.width < 120:  # an 80-column window squeezed the bar and sizes away and wrapped a stray "…" line
+            info = f"{snap.files_done:,}/{files_total:,} files  {format_rate(snap.average_bps)}  ETA {eta}"
         if failed:
             info += f"  failed {failed}"
         if waiting:
