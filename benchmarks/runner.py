@@ -128,7 +128,14 @@ def now_text() -> str:
 HEADER = """# Benchmarks
 
 Figures from `make bench` (= `.venv/bin/python -m benchmarks all`, as root; `python -m benchmarks
-NAME` runs one scenario and rewrites only its section). Each table says which machine and when.
+NAME` runs one scenario and rewrites only its section; `--list` names them; `--quick` is a smoke run
+on small data). Each table says which machine, when, and how busy it was (the load average at the
+start: other work on a 2-core machine moves these figures by a few percent).
+
+Time: every scenario has its own time budget and the whole set stops at 15 minutes; on the machine
+below it takes about 12-13 minutes. Before the timed set, the data sets are generated once into
+`benchmarks/.work/` (git-ignored) and reused by later runs: on a fresh machine that adds about 3
+minutes, nearly all of it writing the 1M-file scan tree.
 
 **The lab** (`benchmarks/lab.py`): a network namespace reached over a veth pair; `tc tbf` on the
 host-side veth shapes the upload direction (and on the namespace side the reverse, same rate); Azurite

@@ -1,7 +1,7 @@
 """`scan` (issue 2): planner.scan.scan vs `du -sb` on generated 200k- and 1M-file trees, warm cache.
 
 Both walk the same tree in the same run, each once untimed (to warm the dentry/inode caches) and then
-`ROUNDS` times; the median of each is compared. The scan runs in a fresh interpreter
+`ROUNDS` times, alternating; the median of each is compared. Each scan runs in a fresh interpreter
 (`python -m benchmarks.scan_bench time-scan ROOT`) so the figure is the scan alone, not the harness.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from benchmarks.runner import REPO, Context, Skip, Table, scenario
 from benchmarks.tools import DataSet, run_timed
 
-ROUNDS = 3
+ROUNDS = 5
 PYTHON = sys.executable  # the interpreter running the benchmarks (make bench: the project venv)
 
 
@@ -60,32 +60,44 @@ def tree(ctx: Context, parts: int, part: int = PART_FILES) -> DataSet:
     return DataSet(root, sum(m["files"] for m in metas), sum(m["bytes"] for m in metas))
 
 
-def _time_scan(root: Path, rounds: int) -> dict:
+def _time_scan(root: Path) -> dict:
+    """One timed scan (in the fresh interpreter this runs in) and the summary's simple facts."""
     from dataclasses import asdict, is_dataclass
 
     from planner.scan import scan
 
-    times = []
-    summary = None
-    scan(root)  # warm-up, untimed
-    for _ in range(rounds):
-        started = time.perf_counter()
-        summary = scan(root)
-        times.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    summary = scan(root)
+    took = time.perf_counter() - started
     facts = asdict(summary) if is_dataclass(summary) else {}
-    keep = {k: v for k, v in facts.items() if isinstance(v, (int, float, str))}
-    return {"times": times, "summary": keep}
+    return {"seconds": took, "summary": {k: v for k, v in facts.items() if isinstance(v, (int, float, str))}}
 
 
-def _time_du(root: Path, rounds: int, ctx: Context) -> list[float]:
-    run_timed(["du", "-sb", str(root)], timeout=ctx.budget.timeout(300))  # warm-up, untimed
-    times = []
+def _one_du(root: Path, ctx: Context) -> float:
+    ran = run_timed(["du", "-sb", str(root)], timeout=ctx.budget.timeout(300))
+    if ran.returncode != 0:
+        raise RuntimeError(f"du -sb failed: {ran.stderr.strip()[-200:]}")
+    return ran.seconds
+
+
+def _one_scan(root: Path, ctx: Context) -> float:
+    ran = run_timed([PYTHON, "-m", "benchmarks.scan_bench", "time-scan", str(root)],
+                    timeout=ctx.budget.timeout(300), cwd=REPO)
+    if ran.returncode != 0:
+        raise RuntimeError(f"the scan failed: {ran.stderr.strip()[-300:]}")
+    return float(ran.json()["seconds"])
+
+
+def compare(root: Path, ctx: Context, rounds: int = ROUNDS) -> tuple[list[float], list[float]]:
+    """(scan times, du times): one untimed pass of each to warm the caches, then `rounds` alternating
+    pairs, so both see the same machine (other work on it moves both alike)."""
+    _one_du(root, ctx)
+    _one_scan(root, ctx)
+    scans, dus = [], []
     for _ in range(rounds):
-        ran = run_timed(["du", "-sb", str(root)], timeout=ctx.budget.timeout(300))
-        if ran.returncode != 0:
-            raise RuntimeError(f"du -sb failed: {ran.stderr.strip()[-200:]}")
-        times.append(ran.seconds)
-    return times
+        dus.append(_one_du(root, ctx))
+        scans.append(_one_scan(root, ctx))
+    return scans, dus
 
 
 def _prepare(ctx: Context) -> DataSet:
@@ -109,19 +121,15 @@ def scan(ctx: Context) -> Table:
     for parts in (1, 5):
         data = tree(ctx, parts, part)
         files = data.files
-        du_times = _time_du(data.root, ROUNDS, ctx)
-        ran = run_timed([PYTHON, "-m", "benchmarks.scan_bench", "time-scan", str(data.root), str(ROUNDS)],
-                        timeout=ctx.budget.timeout(600), cwd=REPO)
-        if ran.returncode != 0:
-            raise RuntimeError(f"the scan failed: {ran.stderr.strip()[-300:]}")
-        result = ran.json()
-        scan_s = statistics.median(result["times"])
+        scan_times, du_times = compare(data.root, ctx)
+        scan_s = statistics.median(scan_times)
         du_s = statistics.median(du_times)
         ctx.log(f"{files:,} files: scan {scan_s:.2f} s, du {du_s:.2f} s, ratio {scan_s / du_s:.2f}")
         table.add(f"{data.files:,} files (+ litter), {data.bytes / 1e6:.0f} MB, {parts * 40} camera folders",
                   f"{scan_s:.2f} s", f"{du_s:.2f} s", f"{scan_s / du_s:.2f}x", "<= 1.0x")
-    table.notes.append(f"Median of {ROUNDS} timed rounds each after one untimed warm-up; the scan in a fresh "
-                       "interpreter (import time not counted), du as a subprocess (start-up counted).")
+    table.notes.append(f"Median of {ROUNDS} alternating du/scan rounds after one untimed pass of each; every "
+                       "scan in a fresh interpreter (its import time not counted), du as a subprocess (its "
+                       "start-up counted, about 1 ms).")
     table.notes.append("Trees: the 1M tree is five parts side by side, each planner.sample.generate_sample_set("
                        "files=200_000, mean_bytes=1_000, seed=3..7, sites=4, cameras=10, litter=True, "
                        "odd_names=True, videos=0); the 200k tree is its first part. Small files: a walk "
@@ -130,8 +138,8 @@ def scan(ctx: Context) -> Table:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "time-scan":
-        print(json.dumps(_time_scan(Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else ROUNDS)))
+    if len(sys.argv) == 3 and sys.argv[1] == "time-scan":
+        print(json.dumps(_time_scan(Path(sys.argv[2]))))
     else:
-        print("usage: python -m benchmarks.scan_bench time-scan ROOT [ROUNDS]", file=sys.stderr)
+        print("usage: python -m benchmarks.scan_bench time-scan ROOT", file=sys.stderr)
         sys.exit(2)
