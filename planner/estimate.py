@@ -253,13 +253,9 @@ def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = 
 
     from planner.bandwidth import measure, remember
     from planner.errors import BadInput
-    from planner.scan import Kind, scan
+    from planner.scan import Kind, scan, source_folder
 
-    root = Path(folder).expanduser()
-    if not root.exists():
-        raise BadInput(f"The folder {root} does not exist. Check the drive is plugged in and the path is right.")
-    if not root.is_dir():
-        raise BadInput(f"{root} is a file, not a folder. Give the folder that holds the images.")
+    root = source_folder(folder)
     if sas is None and bandwidth is None and not speedtest:
         raise BadInput("mdplan needs your upload speed: give the SAS URL to measure it to the real destination, "
                        "or --bandwidth 20Mbps if you know it, or --speedtest for a rough figure.")

@@ -186,16 +186,25 @@ class _Listing:
     problems: list[tuple[str, str]] = field(default_factory=list)  # (rel_path, reason)
 
 
+def source_folder(folder: Path | str) -> Path:
+    """The folder the user named, checked: one plain error for missing, a file, or an unusable name."""
+    path = Path(folder).expanduser()
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as e:  # e.g. a name too long for this system: the user's path, not a bug
+        raise BadInput(f"The folder {path} cannot be opened ({e.strerror or e}). Check the path.") from None
+    if not exists:
+        raise BadInput(f"The folder {path} does not exist. Check the drive is plugged in and the path is right.")
+    if not is_dir:
+        raise BadInput(f"{path} is a file, not a folder. Give the folder that holds the images.")
+    return path
+
+
 class _Walker:
     """Lists folders; shared by iter_files (one thread) and scan (several)."""
 
     def __init__(self, root: Path | str, follow_symlinks: bool) -> None:
-        root_path = Path(root)
-        if not root_path.exists():
-            raise BadInput(f"The folder {root_path} does not exist. Check the drive is plugged in and the path "
-                           "is right.")
-        if not root_path.is_dir():
-            raise BadInput(f"{root_path} is a file, not a folder. Give the folder that holds the images.")
+        root_path = source_folder(root)
         self.root = str(root_path)
         self.follow = follow_symlinks
         self.root_real = os.path.realpath(self.root)

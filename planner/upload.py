@@ -632,15 +632,9 @@ def scan_into_journal(journal: Journal, source: Path, selector: Selector, prefix
 
 def prepare(opts: UploadOptions, ui: UploadUI, clock: Clock | None = None) -> tuple[Journal, Plan]:
     """Scan into the journal and build the plan. The caller closes the journal."""
-    source = Path(opts.source)
-    try:
-        exists, is_dir = source.exists(), source.is_dir()
-    except OSError as e:  # e.g. a name too long for this system: the user's path, not a bug
-        raise BadInput(f"The folder {source} cannot be opened ({e.strerror or e}). Check the path.") from None
-    if not exists:
-        raise BadInput(f"The folder {source} does not exist. Check the drive is plugged in and the path is right.")
-    if not is_dir:
-        raise BadInput(f"{source} is a file, not a folder. Give the folder that holds the images.")
+    from planner.scan import source_folder
+
+    source = source_folder(opts.source)
     sas = opts.sas
     prefix = clean_prefix(sas.prefix, opts.prefix)
     selector = Selector(opts.images_only, opts.include, opts.exclude)

@@ -46,16 +46,10 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
     from azure.core.exceptions import HttpResponseError
 
     from planner.destination import container_client, map_azure_error
-    from planner.scan import iter_files
+    from planner.scan import iter_files, source_folder
     from planner.upload import Selector, md5_file
 
-    source = Path(source)
-    try:
-        is_dir = source.is_dir()
-    except OSError as e:  # e.g. a name too long for this system
-        raise BadInput(f"The folder {source} cannot be opened ({e.strerror or e}). Check the path.") from None
-    if not is_dir:
-        raise BadInput(f"The folder {source} does not exist or is not a folder.")
+    source = source_folder(source)
     if sas.can("l") is False:
         raise SasProblem("Checking needs a URL that can list the container, and this one cannot "
                          f"(it allows: {sas.permissions}).",

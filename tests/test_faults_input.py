@@ -184,9 +184,6 @@ def test_a_folder_name_too_long_for_the_system_is_bad_input(capsys, args):
     assert cli(capsys, *args)[0] == 2
 
 
-@pytest.mark.xfail(strict=True, reason="estimate: scanning a folder whose name is too long for the system raises "
-                                       "OSError (ENAMETOOLONG) from Path.exists() in planner/estimate.py; needs "
-                                       "the same guard as upload.prepare/verify")
 def test_estimate_folder_name_too_long_is_bad_input(capsys):
     assert cli(capsys, "estimate", TOO_LONG, "--bandwidth", "20Mbps")[0] == 2
 

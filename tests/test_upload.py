@@ -260,6 +260,7 @@ def test_throttled_upload_holds_the_cap_roughly(azurite, container, tmp_path):
 # The command itself, as a user runs it
 # ---------------------------------------------------------------------------------------------
 def mdplan(*args: str, env: dict, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    kw.setdefault("cwd", Path(env["MDPLAN_HOME"]).parent)  # reports/ lands in the test's own folder
     return subprocess.run([sys.executable, "-m", "planner", *args], capture_output=True, text=True,
                           env=env, timeout=timeout, **kw)
 
@@ -334,7 +335,7 @@ def test_killed_mid_job_resumes_without_resending(azurite, container, tmp_path, 
     url = azurite.container_sas_url(container)
     home = Path(env["MDPLAN_HOME"])
     proc = subprocess.Popen([sys.executable, "-m", "planner", "upload", str(root), url, "--cap-mbps", "2", "--json"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         _wait_for(lambda: len(_done_in_journal(home)) >= 5)
         proc.send_signal(signal.SIGKILL if how == "kill9" else signal.SIGINT)
