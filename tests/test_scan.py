@@ -241,29 +241,66 @@ def split_early(monkeypatch):
     monkeypatch.setattr(scan_mod, "SUBTREES_PER_WORKER", 1)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes need fork")
-def test_worker_processes_and_one_process_agree(tmp_path, monkeypatch, split_early):
-    from dataclasses import asdict
+def in_fresh_python(code: str, *args: str) -> dict:
+    """Run `code` in a new interpreter and return the JSON it prints.
 
+    scan() forks worker processes only from a single-threaded process, and a pytest session that has
+    started Azurite (or run an upload) has other threads alive, so the worker path is tested where no
+    other thread exists.
+    """
+    import json
+    import subprocess
+    import textwrap
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+WORKERS_USED = """
+    import json, os, sys
+    from dataclasses import asdict
+    import planner.scan as m
+    m.SUBTREES_PER_WORKER = 1  # hand subtrees to worker processes as soon as there are two
+    used, real = [], m._tally_in_workers
+    m._tally_in_workers = lambda fr, *a: (used.append(len(fr)), real(fr, *a))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes need fork")
+def test_worker_processes_and_one_process_agree(tmp_path):
     from planner.sample import generate_sample_set
 
     made = generate_sample_set(tmp_path / "s", files=200, mean_bytes=2_000, sites=4, cameras=2)
     write(made.root, "site-02/odd/._x.jpg", 3)
     write(made.root, "site-03/notes.TXT", 30)
-    import planner.scan as scan_mod
-
-    real, used = scan_mod._tally_in_workers, []
-    monkeypatch.setattr(scan_mod, "_tally_in_workers", lambda fr, *a: (used.append(len(fr)), real(fr, *a)))
-    a, b = asdict(scan(made.root, workers=1)), asdict(scan(made.root, workers=2))
+    got = in_fresh_python(WORKERS_USED + """
+    a, b = asdict(m.scan(sys.argv[1], workers=1)), asdict(m.scan(sys.argv[1], workers=2))
     a.pop("seconds"), b.pop("seconds")
-    assert used and a == b and a["files"] == made.files + made.litter_files + 2
+    print(json.dumps({"used": used, "same": a == b, "files": a["files"]}))
+    """, str(made.root))
+    assert got["used"] and got["same"] and got["files"] == made.files + made.litter_files + 2
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes need fork")
-def test_problems_found_in_a_worker_process_reach_the_summary(tree, monkeypatch, split_early):
-    block(monkeypatch, tree / "site2" / "sub dir", PermissionError(13, "Permission denied"))
-    s = scan(tree, workers=2)
-    assert s.problems == [("site2/sub dir", "permission denied")] and s.files == len(TREE) - 1
+def test_problems_found_in_a_worker_process_reach_the_summary(tree):
+    got = in_fresh_python(WORKERS_USED + """
+    blocked, real_scandir, real_open = os.path.join(sys.argv[1], "site2", "sub dir"), os.scandir, os.open
+    def refuse(real):
+        def call(path=".", *a, **kw):
+            if str(path) == blocked:
+                raise PermissionError(13, "Permission denied")
+            return real(path, *a, **kw)
+        return call
+    os.scandir, os.open = refuse(real_scandir), refuse(real_open)
+    s = m.scan(sys.argv[1], workers=2)
+    print(json.dumps({"used": used, "problems": s.problems, "files": s.files}))
+    """, str(tree))
+    assert got["used"] and got["problems"] == [["site2/sub dir", "permission denied"]]
+    assert got["files"] == len(TREE) - 1
 
 
 def test_with_other_threads_running_the_scan_stays_in_this_process(tree, monkeypatch, split_early):
