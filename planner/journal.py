@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from planner.errors import BadInput, MdplanError
 from planner.sas import redact
@@ -37,6 +38,10 @@ class State(str, Enum):
     FAILED = "failed"  # gave up for this run (reason in last_error); retried on the next run
     SKIPPED = "skipped"  # not sent on purpose: litter, filters, already there with --overwrite never
     CONFLICT = "conflict"  # another local file maps to the same blob name; needs the user's decision
+
+
+class JobBusy(BadInput):
+    """Another mdplan process holds this job (exit 2): running both would send files twice."""
 
 
 class JournalError(MdplanError):
@@ -190,9 +195,10 @@ CREATE TABLE IF NOT EXISTS events (t REAL NOT NULL, kind TEXT NOT NULL, detail T
 class Journal:
     """One job's database. Not thread-safe by design: only the coordinator thread touches it."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock: Any = None) -> None:
         self.path = path
         self._db = conn
+        self._lock = lock  # held by the one upload that owns this job, released on close (or by the OS on exit)
         self.run_id = 0
 
     # -- opening ---------------------------------------------------------------------------------
@@ -204,6 +210,10 @@ class Journal:
         path = home / "jobs" / f"{jid}.sqlite"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _journal_error(path, e) from None
+        lock = _take_lock(path, jid)
+        try:
             if os.name == "posix" and not path.exists():  # SQLite gives -wal/-shm the database file's mode
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
             conn = _connect(path)
@@ -217,9 +227,10 @@ class Journal:
             )
             conn.commit()
         except (sqlite3.Error, OSError) as e:
+            lock.release()
             raise _journal_error(path, e) from None
         _private_file(path)
-        return cls(path, conn)
+        return cls(path, conn, lock)
 
     @classmethod
     def open_existing(cls, path: Path) -> "Journal":
@@ -236,6 +247,9 @@ class Journal:
             self._db.close()
         except sqlite3.Error:
             pass
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> "Journal":
         return self
@@ -512,6 +526,28 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _take_lock(path: Path, job_id: str) -> Any:
+    """Own the job, or say that another mdplan is running it: two uploads of one job would send twice.
+
+    filelock uses the operating system's lock (flock, or msvcrt on Windows), so a crashed or killed
+    mdplan leaves nothing held and the next run takes over.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(path.with_suffix(".lock")), mode=0o600, thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise JobBusy(
+            f"Another mdplan is already working on this job ({job_id[:12]}): the same folder to the same "
+            "container, maybe in another window.",
+            hint="Let that one finish, or stop it with Ctrl-C, then run this command again.",
+        ) from None
+    except OSError as e:
+        raise _journal_error(path, e) from None
+    return lock
+
+
 def _journal_error(path: Path, e: BaseException) -> JournalError:
     text = str(e).lower()
     if "full" in text or "no space" in text:
@@ -552,8 +588,8 @@ def find_job(job: str | None, home: Path | None = None) -> JobInfo:
 
 def forget_job(job: str, home: Path | None = None) -> JobInfo:
     info = find_job(job, home)
-    for suffix in ("", "-wal", "-shm"):
-        p = Path(str(info.path) + suffix)
+    _take_lock(info.path, info.job_id).release()  # never delete the journal of an upload that is running
+    for p in (info.path, Path(f"{info.path}-wal"), Path(f"{info.path}-shm"), info.path.with_suffix(".lock")):
         if p.exists():
             p.unlink()
     return info

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from planner.clock import FakeClock
 from planner.errors import BadInput
-from planner.journal import (Journal, JournalError, ScanRow, State, blob_name_for, clean_prefix, find_job,
+from planner.journal import (Journal, JobBusy, JournalError, ScanRow, State, blob_name_for, clean_prefix, find_job,
                              forget_job, job_id_for, last_rate, list_jobs, remember_rate)
 from planner.telemetry import Telemetry
 from planner.upload import Selector, Tuner, auto_workers
@@ -105,6 +105,25 @@ def test_jobs_are_listed_found_and_forgotten(tmp_path):
         find_job("zzzz", tmp_path / "h")
     forget_job(jid, tmp_path / "h")
     assert list_jobs(tmp_path / "h") == []
+
+
+def test_one_job_is_owned_by_one_mdplan_at_a_time(tmp_path):
+    """Two uploads of the same job would both send the pending files: the second is refused, plainly."""
+    first = open_journal(tmp_path)
+    jid = first.info().job_id
+    with pytest.raises(JobBusy) as busy:
+        open_journal(tmp_path)
+    assert "already working on this job" in str(busy.value) and busy.value.exit_code == 2
+    with pytest.raises(JobBusy):  # nor can the journal be forgotten under a running upload
+        forget_job(jid, tmp_path / "h")
+    assert first.path.exists()
+    other = Journal.open(tmp_path / "src", "https://acct.blob.core.windows.net", "acct", "other", "",
+                         home=tmp_path / "h")  # another destination is another job: no wait
+    other.close()
+    first.close()
+    open_journal(tmp_path).close()  # released on close
+    forget_job(jid, tmp_path / "h")
+    assert not list((tmp_path / "h" / "jobs").glob(jid + "*"))
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")

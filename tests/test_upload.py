@@ -361,6 +361,30 @@ def test_killed_mid_job_resumes_without_resending(azurite, container, tmp_path, 
     assert_all_there(azurite, container, root, files)
 
 
+def test_a_second_upload_of_a_running_job_is_refused(azurite, container, tmp_path, env):
+    files = {f"s/IMG_{i:03d}.JPG": os.urandom(50_000) for i in range(30)}  # 1.5 MB at 4 Mbit/s: ~3 s
+    root = make_tree(tmp_path / "f", files)
+    url = azurite.container_sas_url(container)
+    home = Path(env["MDPLAN_HOME"])
+    first = subprocess.Popen([sys.executable, "-m", "planner", "upload", str(root), url, "--cap-mbps", "4", "--json"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        _wait_for(lambda: len(_done_in_journal(home)) >= 2)
+        second = mdplan("upload", str(root), url, env=env)
+        forget = mdplan("jobs", "--forget", next((home / "jobs").glob("*.sqlite")).stem, env=env)
+        out, errs = first.communicate(timeout=90)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert second.returncode == 2 and "already working on this job" in second.stderr
+    assert len(second.stderr.strip().splitlines()) <= 2 and "Traceback" not in second.stderr
+    assert forget.returncode == 2 and list((home / "jobs").glob("*.sqlite"))
+    assert first.returncode == 0, errs
+    assert json.loads(out)["files_sent"] == len(files)  # the first run sent everything, once
+    assert_all_there(azurite, container, root, files)
+    assert mdplan("upload", str(root), url, env=env).returncode == 0  # and the job is free again
+
+
 def test_jobs_lists_and_forgets(azurite, container, tmp_path, env):
     root = make_tree(tmp_path / "f", sample_files(3))
     url = azurite.container_sas_url(container)
