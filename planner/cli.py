@@ -321,21 +321,18 @@ def _print_upload_result(result) -> None:
     out.print(result.message, markup=False)
     if result.report_path:
         out.print(f"Report: {result.report_path}", markup=False)
+    if result.manifest_path:
+        out.print(f"Manifest (every file and its state): {result.manifest_path}", markup=False)
 
 
 def _write_upload_report(result, report_path: str | None) -> None:
     """The HTML report and CSV manifest, written after every run (finished, failed or interrupted)."""
-    try:
-        from planner import report as report_mod
-    except ImportError:
-        return
-    writer = getattr(report_mod, "write_job_report", None)
-    if writer is None:
-        return
     from pathlib import Path
 
+    from planner.report import write_job_report
+
     try:
-        files = writer(Path(result.journal_path), Path(report_path) if report_path else None)
+        files = write_job_report(Path(result.journal_path), Path(report_path) if report_path else None)
     except Exception as e:  # the upload itself is done and saved; a report problem must not hide that
         err.print(f"mdplan: the upload is saved, but the report could not be written ({redact(e)}). "
                   "Run `mdplan report` to try again.", markup=False)

@@ -257,7 +257,7 @@ def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = 
 
     root = source_folder(folder)
     if sas is None and bandwidth is None and not speedtest:
-        raise BadInput("mdplan needs your upload speed: give the SAS URL to measure it to the real destination, "
+        raise BadInput("The upload speed is missing: give the SAS URL to measure it to the real destination, "
                        "or --bandwidth 20Mbps if you know it, or --speedtest for a rough figure.")
     m = measure(sas=sas, speedtest=speedtest, bandwidth=bandwidth, seconds=seconds, progress=probe_progress)
     if sas is not None and m.method == "destination":

@@ -385,6 +385,16 @@ def test_a_second_upload_of_a_running_job_is_refused(azurite, container, tmp_pat
     assert mdplan("upload", str(root), url, env=env).returncode == 0  # and the job is free again
 
 
+def test_the_end_of_an_upload_names_the_report_and_the_manifest(azurite, container, tmp_path, env):
+    root = make_tree(tmp_path / "f", sample_files(3))
+    p = mdplan("upload", str(root), azurite.container_sas_url(container), env=env)
+    assert p.returncode == 0, p.stderr
+    lines = dict(line.split(": ", 1) for line in p.stdout.splitlines() if line.startswith(("Report: ", "Manifest ")))
+    html, csv_ = Path(lines["Report"]), Path(lines["Manifest (every file and its state)"])
+    assert html.parent == csv_.parent == tmp_path / "reports" and html.suffix == ".html" and csv_.suffix == ".csv"
+    assert html.is_file() and csv_.read_text(encoding="utf-8-sig").count(",done,") == 3
+
+
 def test_jobs_lists_and_forgets(azurite, container, tmp_path, env):
     root = make_tree(tmp_path / "f", sample_files(3))
     url = azurite.container_sas_url(container)
