@@ -40,8 +40,17 @@ out = Console(soft_wrap=True, highlight=False)  # results (stdout)
 err = Console(stderr=True, soft_wrap=True, highlight=False)  # progress, warnings, errors (stderr)
 
 
+INTERRUPTED_LINE = "mdplan: interrupted. Nothing is lost; run the same command again to carry on."
+
+
 class _State:
     debug = False
+    ctrl_c_raised = False  # a Ctrl-C became KeyboardInterrupt, which typer turns into a silent exit 130
+
+
+def _raise_ctrl_c() -> None:
+    state.ctrl_c_raised = True
+    raise KeyboardInterrupt
 
 
 state = _State()
@@ -98,13 +107,28 @@ def fail(message: str, code: ExitCode) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: every outcome becomes one line and a documented exit code."""
     args = sys.argv[1:] if argv is None else argv
+    import signal
+    import threading
+
+    state.ctrl_c_raised = False
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.default_int_handler and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, lambda signum, frame: _raise_ctrl_c())
+    try:
+        return _main(args, argv)
+    finally:
+        if signal.getsignal(signal.SIGINT) is not before and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, before)
+
+
+def _main(args: list[str], argv: list[str] | None) -> int:
     try:
         result = app(args=args, prog_name="mdplan", standalone_mode=False)
     except MdplanError as e:
         err.print(f"mdplan: {e}", markup=False)
         return _exit(int(e.exit_code), argv)
     except (typer.Abort, KeyboardInterrupt):
-        err.print("mdplan: interrupted. Re-run the same command to continue.", markup=False)
+        err.print(INTERRUPTED_LINE, markup=False)
         return _exit(int(ExitCode.INTERRUPTED), argv)
     except typer.Exit as e:
         return _exit(e.exit_code, argv)
@@ -123,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return _exit(1, argv)
     code = result if isinstance(result, int) else 0
+    if code == ExitCode.INTERRUPTED and state.ctrl_c_raised:
+        err.print(INTERRUPTED_LINE, markup=False)
     return _exit(code, argv)
 
 
@@ -222,7 +248,7 @@ def _install_stop_handlers(stop) -> None:
 
     def handler(signum, frame):  # noqa: ARG001
         if not stop.transferring:  # still scanning or planning: nothing in flight, stop at once
-            raise KeyboardInterrupt
+            _raise_ctrl_c()
         first = not stop.soft.is_set()
         stop.request()
         if first:

@@ -46,6 +46,14 @@ def _job_state(home: Path) -> str | None:
         return None
 
 
+def _count(home: Path, state: str) -> int:
+    """Files in `state` in the job's journal; 0 while the journal or its tables are not made yet."""
+    try:
+        return journal_rows(_journal(home), "SELECT COUNT(*) FROM files WHERE state=?", (state,))[0][0]
+    except Exception:
+        return 0
+
+
 def _wait(pred, timeout: float, step: float = 0.005) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -128,8 +136,7 @@ def test_sigterm_stops_like_ctrl_c_exit_130_journal_saved_and_resumable(azurite,
     url = azurite.container_sas_url(container)
     proc = _start(root, url, env, "--cap-mbps", "2", "--workers", "2")
     try:
-        assert _wait(lambda: _journal(home) is not None and bool(journal_rows(
-            _journal(home), "SELECT 1 FROM files WHERE state='done' LIMIT 3 OFFSET 2")), 60, step=0.05)
+        assert _wait(lambda: _count(home, "done") >= 3, 60, step=0.05)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -156,4 +163,73 @@ def test_sigterm_stops_like_ctrl_c_exit_130_journal_saved_and_resumable(azurite,
     after = blobs(azurite, container)
     for name, etag in before.items():
         assert after[name]["etag"] == etag, f"{name} was sent again"
+    assert_all_there(azurite, container, files)
+
+
+def test_a_second_ctrl_c_stops_at_once_abandoning_the_files_in_flight(azurite, container, tmp_path):
+    """Once: finish the files in progress (here ~30 s of them at the cap). Twice: stop now, keep nothing half."""
+    files = {f"cam/VID_{i}.MP4": os.urandom(2_500_000) for i in range(3)}  # 7.5 MB at 2 Mbit/s: ~30 s
+    root = make_tree(tmp_path / "cards", files)
+    env = _env(tmp_path)
+    home = Path(env["MDPLAN_HOME"])
+    url = azurite.container_sas_url(container)
+    proc = _start(root, url, env, "--cap-mbps", "2", "--workers", "3")
+    try:
+        assert _wait(lambda: _count(home, "uploading") == 3, 60, step=0.05)
+        time.sleep(1.0)  # bytes flowing for every file
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)  # finishing the files in flight would take ~25 s more
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Stopping: finishing the files in progress" in err  # the first Ctrl-C took the polite path
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    summary = json.loads(out)
+    assert summary["outcome"] == "interrupted" and summary["files_sent"] == 0
+    journal = Path(summary["journal_path"])
+    assert integrity_ok(journal)
+    assert journal_rows(journal, "SELECT state, COUNT(*) FROM files GROUP BY state") == [("pending", 3)]
+    assert blobs(azurite, container) == {}  # staged blocks were never committed: no half file in the container
+
+    again = subprocess.run([sys.executable, "-m", "planner", "upload", str(root), url, "--json"], env=env,
+                           capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["files_sent"] == 3
+    assert_all_there(azurite, container, files)
+
+
+def test_ctrl_c_during_the_scan_stops_at_once_and_the_scan_resumes(azurite, container, tmp_path):
+    files = camera_files(10, 20_000, seed=10)
+    root = make_tree(tmp_path / "cards", files)
+    mac = root / "mac-leftovers"  # many small litter files: a scan long enough to interrupt
+    mac.mkdir()
+    for i in range(20000):
+        (mac / f"._IMG_{i:05d}.JPG").touch()
+    env = _env(tmp_path)
+    home = Path(env["MDPLAN_HOME"])
+    url = azurite.container_sas_url(container)
+    proc = _start(root, url, env)
+    try:
+        assert _wait(lambda: _job_state(home) == "scanning", 30), "the scan never started"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "same command" in err + out
+    journal = _journal(home)
+    assert integrity_ok(journal)
+    assert journal_rows(journal, "SELECT scan_complete FROM job") == [(0,)]  # it really stopped mid-scan
+    assert blobs(azurite, container) == {}
+
+    again = subprocess.run([sys.executable, "-m", "planner", "upload", str(root), url, "--json"], env=env,
+                           capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    summary = json.loads(again.stdout)
+    assert summary["files_sent"] == len(files)
+    assert journal_rows(journal, "SELECT scan_complete, (SELECT COUNT(*) FROM files) FROM job") == [
+        (1, len(files) + 20000)]  # the resumed scan saw every file once, litter included
     assert_all_there(azurite, container, files)
