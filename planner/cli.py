@@ -317,7 +317,7 @@ def upload(
     ui = _RichUploadUI(show_progress=not json_out)
     try:
         result, plan = run(opts, ui, stop=stop, assume_yes=yes, interactive=sys.stdin.isatty(),
-                           awake=lambda: _stay_awake(enabled=not allow_sleep))
+                           awake=lambda: _while_sending(allow_sleep))
     finally:
         ui.close()
     if result is None:
@@ -365,6 +365,36 @@ def _write_upload_report(result, report_path: str | None) -> None:
         return
     result.report_path = str(files.html)
     result.manifest_path = str(files.csv)
+
+
+class _while_sending:
+    """Around the transfer only: keep the computer awake, and load the report's libraries meanwhile."""
+
+    def __init__(self, allow_sleep: bool) -> None:
+        import threading
+
+        self._awake = _stay_awake(enabled=not allow_sleep)
+        self._done = threading.Event()
+        self._warm = threading.Thread(target=self._warm_up, name="mdplan-report-warm-up", daemon=True)
+
+    def _warm_up(self) -> None:
+        if self._done.wait(2.0):  # first let the upload start uncontended; a short job needs no warm-up
+            return
+        try:
+            from planner.report import warm_up
+
+            warm_up()
+        except Exception:  # only a head start: the report imports them itself and says what went wrong
+            pass
+
+    def __enter__(self):
+        self._warm.start()
+        return self._awake.__enter__()
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._warm.join(timeout=10)  # never leave an import half done in a thread at exit
+        return self._awake.__exit__(*exc)
 
 
 class _stay_awake:
