@@ -391,7 +391,7 @@ class Rates:
     sent_bytes: int  # bytes in the throughput samples (this run)
     active_seconds: float  # wall time less pauses
     average_bps: float | None
-    peak_bps: float | None  # highest smoothed rate on the chart
+    peak_bps: float | None  # highest mean rate over peak_window_s (whole bins)
     peak_window_s: float | None
 
 
@@ -450,8 +450,11 @@ def rates(data: UploadReportData) -> Rates:
     if sent <= 0:
         return Rates(sent, active, None, None, None)
     avg = sent * 8 / max(active, 1.0)
-    b, _, smooth = _series(data)
-    return Rates(sent, active, avg, float(smooth.max()), float(b * min(ROLLING_BINS, len(smooth))))
+    b, rate, _ = _series(data)
+    # the peak over whole windows of ROLLING_BINS bins (the chart's line is centred and shorter at the ends)
+    n = min(ROLLING_BINS, len(rate))
+    peak = float(rate.rolling(n, min_periods=n).mean().max())
+    return Rates(sent, active, avg, peak, float(b * n))
 
 
 def prediction_text(data: UploadReportData) -> str | None:
@@ -888,7 +891,10 @@ def upload_report_data(journal_path: Path) -> tuple["UploadReportData", Callable
         for second, nbytes, _files, tries, cap_bps, w in j.telemetry():
             if second < int(t0) or (t1 is not None and second > t1 + 1):
                 continue
-            rel = second - t0
+            # The telemetry counts whole clock seconds; its grid starts at the whole second the run began
+            # in, so each second keeps a bin of its own (with `second - t0` the first two seconds of a
+            # run share the first bin and the chart shows a spike of up to twice the real rate).
+            rel = second - int(t0)
             throughput.append((rel, nbytes))
             retries += tries
             if cap_bps != last_cap:

@@ -105,3 +105,26 @@ def test_report_of_an_interrupted_job(azurite, container, tmp_path):
     files = write_job_report(Path(res.journal_path), tmp_path / "out" / "r.html")
     text = check_common(files.html, Path(res.journal_path), _sig(url))
     assert "interrupted" in text.lower() and "mdplan upload" in text
+
+
+def test_a_run_that_starts_mid_second_keeps_each_second_in_its_own_bin(tmp_path):
+    """Capped at 40 Mbit/s, 5 MB a second: the report must not show the first second's spike that came
+    from two clock seconds sharing the first bin (a run rarely starts on a whole second)."""
+    from planner.report import rates, upload_report_data
+
+    (tmp_path / "src").mkdir()
+    j = Journal.open(tmp_path / "src", "https://acct.blob.core.windows.net", "acct", "cont", "", home=tmp_path / "h")
+    j.begin_run(workers="auto", cap="40 Mbit/s")
+    t0 = 1_700_000_000.6  # started 0.6 s into a clock second
+    j._db.execute("UPDATE runs SET started=?", (t0,))
+    per_second = [3_100_000] + [5_000_000] * 9 + [1_900_000]  # a partial first and last second
+    j.add_telemetry({int(t0) + i: [n, 10, 0, 40e6, 8] for i, n in enumerate(per_second)})
+    j.end_run("finished", 0)
+    j._db.execute("UPDATE runs SET ended=?", (t0 + len(per_second) - 1.2,))
+    j.close()
+    data, _, _ = upload_report_data(j.path)
+    secs = [s for s, _ in data.throughput]
+    assert secs == sorted(set(secs)) and secs[0] == 0  # one sample a second, from the first bin on
+    r = rates(data)
+    assert r.sent_bytes == sum(per_second)
+    assert r.peak_bps <= 40e6 and r.peak_window_s == 5  # the cap held; the peak is over five whole seconds
