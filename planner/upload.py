@@ -376,8 +376,19 @@ def _read_exact(f: Any, n: int) -> bytes:
     return b"".join(parts)
 
 
-def _block_id(i: int) -> str:
-    return b64encode(f"mdplan-{i:08d}".encode()).decode()
+def _block_id(key: bytes, i: int) -> str:
+    """Block i of one version of a file cut at one block size (`key` = _blocks_key).
+
+    The same file, unchanged and cut the same way, gets the same ids in every run, so blocks staged
+    before a crash or a lost connection are recognised and not sent again; a changed file, or other
+    block sizes, get other ids, so a stale block is never taken for a current one. Always 15 bytes
+    (20 base64 characters): Azure wants every block id of a blob to have the same length.
+    """
+    return b64encode(b"md" + key + i.to_bytes(4, "big")).decode()
+
+
+def _blocks_key(size: int, mtime_ns: int, chunk: int) -> bytes:
+    return hashlib.sha256(f"{size}:{mtime_ns}:{chunk}".encode()).digest()[:9]
 
 
 class Sender:
@@ -521,6 +532,8 @@ class Sender:
             if decided:
                 return decided
         chunk = max(chunk, -(-row.size // 50_000))  # Azure allows 50,000 blocks per blob
+        key = _blocks_key(row.size, row.mtime_ns, chunk)
+        staged = self._staged_blocks(blob)  # from an earlier attempt or run: each was MD5-checked on arrival
         blocks = []
         sent = 0
         with open(path, "rb") as f:
@@ -531,11 +544,12 @@ class Sender:
                 data = _read_exact(f, chunk)
                 if not data:
                     break
-                md5.update(data)
-                bid = _block_id(i)
-                self._pay(len(data))
-                blob.stage_block(bid, data, length=len(data), validate_content=True)
-                self.results.put(Msg(Kind.BYTES, row.id, n=len(data)))
+                md5.update(data)  # the whole file is still read: its MD5 covers the reused blocks too
+                bid = _block_id(key, i)
+                if staged.get(bid) != len(data):
+                    self._pay(len(data))
+                    blob.stage_block(bid, data, length=len(data), validate_content=True)
+                    self.results.put(Msg(Kind.BYTES, row.id, n=len(data)))
                 blocks.append(BlobBlock(block_id=bid))
                 sent += len(data)
                 i += 1
@@ -548,6 +562,21 @@ class Sender:
             if props.size != sent:
                 raise _Mismatch(f"the service holds {props.size} bytes for {row.rel_path}, expected {sent}")
         return Msg(Kind.DONE, row.id, md5=digest.hex(), size=sent)
+
+    def _staged_blocks(self, blob: Any) -> dict[str, int]:
+        """Uncommitted blocks already in the service for this blob: id -> size ({} if none or not allowed).
+
+        Azure keeps them for a week. Listing them needs read permission: an upload-only URL simply
+        sends the whole file again."""
+        from azure.core.exceptions import HttpResponseError
+
+        if not self.can_read:
+            return {}
+        try:
+            _committed, uncommitted = blob.get_block_list("uncommitted")
+        except HttpResponseError:  # no such blob yet (404), or the URL may not read (403)
+            return {}
+        return {b.id: b.size for b in uncommitted}
 
     def _pay(self, n: int) -> None:
         # a Ctrl-C during a scheduled pause must not wait for the pause to end: abandon the file

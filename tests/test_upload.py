@@ -171,6 +171,59 @@ def test_large_file_goes_up_in_blocks(azurite, container, tmp_path):
     assert there["size"] == len(data) and there["md5"] == hashlib.md5(data).hexdigest()
 
 
+def _stop_after_blocks(monkeypatch, n: int | None):
+    """Count Put Block requests; with n, ask for 'stop now' (a second Ctrl-C) once n have been sent."""
+    from azure.storage.blob import BlobClient
+
+    real, sent, stop = BlobClient.stage_block, [], StopFlag()
+
+    def stage_block(self, block_id, data, *a, **kw):
+        out = real(self, block_id, data, *a, **kw)
+        sent.append(len(data))
+        if n is not None and len(sent) >= n:
+            stop.soft.set(), stop.hard.set()
+        return out
+
+    monkeypatch.setattr(BlobClient, "stage_block", stage_block)
+    return sent, stop
+
+
+@pytest.mark.parametrize("changed", [False, True], ids=["same-file", "file-changed-between-runs"])
+def test_a_big_file_cut_off_mid_way_resumes_from_its_staged_blocks(azurite, container, tmp_path, monkeypatch,
+                                                                   changed):
+    """Blocks the service already holds (uncommitted, from a crash or a stop) are not sent again,
+    but only for the same version of the file: a file changed since gets all its blocks anew."""
+    root = tmp_path / "f"
+    root.mkdir()
+    video = root / "VID_0001.MP4"
+    video.write_bytes(os.urandom(6 * 1024 * 1024))  # at a 40 Mbit/s cap: 1 MiB blocks, six of them
+    url = azurite.container_sas_url(container)
+    sent, stop = _stop_after_blocks(monkeypatch, 2)
+    first, _ = run(opts(root, url, tmp_path / "h", cap_mbps=40), stop=stop)
+    assert first.exit_code == 130 and len(sent) == 2 and blobs(azurite, container) == {}  # nothing committed
+    if changed:
+        video.write_bytes(os.urandom(6 * 1024 * 1024))
+        os.utime(video, ns=(time.time_ns(), time.time_ns() + 10**9))
+    sent, _ = _stop_after_blocks(monkeypatch, None)
+    again, _ = run(opts(root, url, tmp_path / "h", cap_mbps=40))
+    assert again.exit_code == 0, again.message
+    assert len(sent) == (6 if changed else 4) and again.bytes_sent == sum(sent)
+    assert_all_there(azurite, container, root, {"VID_0001.MP4": video.read_bytes()})
+
+
+def test_an_upload_only_url_resends_a_cut_off_file_whole(azurite, container, tmp_path, monkeypatch):
+    root = tmp_path / "f"
+    root.mkdir()
+    (root / "VID_0001.MP4").write_bytes(os.urandom(4 * 1024 * 1024))
+    url = azurite.container_sas_url(container, permission="cw")  # cannot read its staged blocks back
+    sent, stop = _stop_after_blocks(monkeypatch, 2)
+    assert run(opts(root, url, tmp_path / "h", cap_mbps=40), stop=stop)[0].exit_code == 130
+    sent, _ = _stop_after_blocks(monkeypatch, None)
+    again, _ = run(opts(root, url, tmp_path / "h", cap_mbps=40))
+    assert again.exit_code == 0 and len(sent) == 4
+    assert_all_there(azurite, container, root, {"VID_0001.MP4": (root / "VID_0001.MP4").read_bytes()})
+
+
 def test_images_only_include_exclude(azurite, container, tmp_path):
     files = {"a/IMG1.JPG": b"1", "a/IMG2.jpeg": b"22", "a/notes.txt": b"n", "a/clip.MP4": b"v",
              "b/IMG3.jpg": b"333", "b/skip/IMG4.jpg": b"4444"}
