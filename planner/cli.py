@@ -781,7 +781,7 @@ def _scan_progress():
 
 
 def _estimate_json(a, report_file) -> None:
-    s, e, m = a.scan, a.estimate, a.measurement
+    s, e = a.scan, a.estimate
 
     def kind(k: str) -> int:
         v = s.kinds.get(k)

@@ -249,7 +249,6 @@ def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = 
            scan_progress=None, probe_progress=None) -> Assessment:
     """Scan the folder, measure (or take) the bandwidth, and run the model."""
     import time as _time
-    from pathlib import Path
 
     from planner.bandwidth import measure, remember
     from planner.errors import BadInput

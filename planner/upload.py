@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from planner.clock import Clock, SystemClock
-from planner.errors import BadInput, ExitCode, Interrupted, MdplanError, NetworkUnreachable, SasProblem
+from planner.errors import BadInput, ExitCode, Interrupted, MdplanError, SasProblem
 from planner.retry import Backoff, NetworkWait, sleep_for
 from planner.journal import (FileRow, Journal, ScanRow, State, blob_name_for, clean_prefix, last_rate, last_rtt_ms,
                              remember_rate)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from planner.errors import BadInput, SasProblem
+from planner.errors import SasProblem
 from planner.journal import Journal, blob_name_for, clean_prefix, job_id_for, journal_home
 from planner.sas import SasUrl
 

@@ -197,7 +197,7 @@ def test_tuner_grows_while_rate_rises_then_settles_and_halves_on_timeouts():
     now = 0.0
     for _ in range(20):
         now += 1.0
-        new = t.observe(now, min(t.limit, 10) * 100, 0)
+        t.observe(now, min(t.limit, 10) * 100, 0)
     assert 10 <= t.limit <= 16  # grew past the knee once, then stopped
     settled = t.limit
     for _ in range(5):

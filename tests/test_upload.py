@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -19,7 +18,7 @@ import pytest
 
 from planner.errors import BadInput, SasProblem
 from planner.sas import parse_sas_url
-from planner.upload import QuietUI, StopFlag, UploadOptions, run
+from planner.upload import StopFlag, UploadOptions, run
 
 SIG_MARK = "sig="
 
