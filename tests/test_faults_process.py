@@ -63,6 +63,28 @@ def _wait(pred, timeout: float, step: float = 0.005) -> bool:
     return False
 
 
+def _interrupt(proc: subprocess.Popen, ready, *signals: int, settle: float = 0.0, step: float = 0.05,
+               timeout: float = 60) -> tuple[str, str]:
+    """Once `ready()` holds (and `settle` seconds more), send `signals` 0.5 s apart; the command's output."""
+    try:
+        assert _wait(ready, 60, step=step), "the moment to interrupt never came"
+        time.sleep(settle)
+        for i, sig in enumerate(signals):
+            if i:
+                time.sleep(0.5)
+            proc.send_signal(sig)
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _rerun(root: Path, url: str, env: dict) -> subprocess.CompletedProcess:
+    """The same command again, to its end: what the user does after any stop."""
+    return subprocess.run([sys.executable, "-m", "planner", "upload", str(root), url, "--json"], env=env,
+                          capture_output=True, text=True, timeout=90, cwd=root.parent)
+
+
 def _complete_blobs(azurite, container: str, files: dict[str, bytes]) -> dict[str, str]:
     """name -> etag of every blob that holds its whole file (Put Blob is atomic; checked by MD5)."""
     import hashlib
@@ -116,8 +138,7 @@ def test_kill_9_at_random_points_every_rerun_converges_without_resending(azurite
     assert [code for _, code in kills] == [-signal.SIGKILL] * 4
     assert 0 < len(seen) < len(files), f"kills landed too late or too early to test anything: {kills}"
 
-    last = subprocess.run([sys.executable, "-m", "planner", "upload", str(root), url, "--json"], env=env,
-                          capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    last = _rerun(root, url, env)
     assert last.returncode == 0, last.stderr
     summary = json.loads(last.stdout)
     assert summary["files_done_total"] == len(files)
@@ -135,13 +156,7 @@ def test_sigterm_stops_like_ctrl_c_exit_130_journal_saved_and_resumable(azurite,
     home = Path(env["MDPLAN_HOME"])
     url = azurite.container_sas_url(container)
     proc = _start(root, url, env, "--cap-mbps", "2", "--workers", "2")
-    try:
-        assert _wait(lambda: _count(home, "done") >= 3, 60, step=0.05)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    out, err = _interrupt(proc, lambda: _count(home, "done") >= 3, signal.SIGTERM)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "run the same command again" in (out + err).lower()
@@ -156,8 +171,7 @@ def test_sigterm_stops_like_ctrl_c_exit_130_journal_saved_and_resumable(azurite,
     assert 0 < len(done) < len(files)
     before = {n: b["etag"] for n, b in blobs(azurite, container).items()}
 
-    again = subprocess.run([sys.executable, "-m", "planner", "upload", str(root), url, "--json"], env=env,
-                           capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    again = _rerun(root, url, env)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["files_sent"] == len(files) - len(done)
     after = blobs(azurite, container)
@@ -174,16 +188,9 @@ def test_a_second_ctrl_c_stops_at_once_abandoning_the_files_in_flight(azurite, c
     home = Path(env["MDPLAN_HOME"])
     url = azurite.container_sas_url(container)
     proc = _start(root, url, env, "--cap-mbps", "2", "--workers", "3")
-    try:
-        assert _wait(lambda: _count(home, "uploading") == 3, 60, step=0.05)
-        time.sleep(1.0)  # bytes flowing for every file
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=15)  # finishing the files in flight would take ~25 s more
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    # bytes flowing for every file first; then finishing the files in flight would take ~25 s more
+    out, err = _interrupt(proc, lambda: _count(home, "uploading") == 3, signal.SIGINT, signal.SIGINT,
+                          settle=1.0, timeout=15)
     assert "Stopping: finishing the files in progress" in err  # the first Ctrl-C took the polite path
     assert proc.returncode == 130 and "Traceback" not in err, err
     summary = json.loads(out)
@@ -193,8 +200,7 @@ def test_a_second_ctrl_c_stops_at_once_abandoning_the_files_in_flight(azurite, c
     assert journal_rows(journal, "SELECT state, COUNT(*) FROM files GROUP BY state") == [("pending", 3)]
     assert blobs(azurite, container) == {}  # staged blocks were never committed: no half file in the container
 
-    again = subprocess.run([sys.executable, "-m", "planner", "upload", str(root), url, "--json"], env=env,
-                           capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    again = _rerun(root, url, env)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["files_sent"] == 3
     assert_all_there(azurite, container, files)
@@ -211,13 +217,7 @@ def test_ctrl_c_during_the_scan_stops_at_once_and_the_scan_resumes(azurite, cont
     home = Path(env["MDPLAN_HOME"])
     url = azurite.container_sas_url(container)
     proc = _start(root, url, env)
-    try:
-        assert _wait(lambda: _job_state(home) == "scanning", 30), "the scan never started"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    out, err = _interrupt(proc, lambda: _job_state(home) == "scanning", signal.SIGINT, step=0.005, timeout=30)
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert "same command" in err + out
     journal = _journal(home)
@@ -225,8 +225,7 @@ def test_ctrl_c_during_the_scan_stops_at_once_and_the_scan_resumes(azurite, cont
     assert journal_rows(journal, "SELECT scan_complete FROM job") == [(0,)]  # it really stopped mid-scan
     assert blobs(azurite, container) == {}
 
-    again = subprocess.run([sys.executable, "-m", "planner", "upload", str(root), url, "--json"], env=env,
-                           capture_output=True, text=True, timeout=90, cwd=tmp_path)
+    again = _rerun(root, url, env)
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
     assert summary["files_sent"] == len(files)
