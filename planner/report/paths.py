@@ -80,7 +80,7 @@ def write_with_fallback(path: Path, write: Callable[[Path], T]) -> T:
         return write(path)
     except OSError as e:
         other = fallback_report_dir() / path.name
-        if other.parent.resolve() == path.parent.resolve():
+        if _same_folder(other.parent, path.parent):
             raise
         print(f"mdplan: cannot write the report in {path.parent} ({e.strerror or type(e).__name__}); "
               f"writing it to {other.parent} instead.", file=sys.stderr)
@@ -131,11 +131,18 @@ def is_mdplan_output(path: Path | str, report_paths: Iterable[Path | str] = ()) 
     return OwnOutputs(report_paths).reason(path) is not None
 
 
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):  # e.g. the current folder was deleted: not the state folder
+        return False
+
+
 def _resolved(path: Path) -> Path:
     try:
         return path.expanduser().resolve()
     except (OSError, RuntimeError):
-        return Path(os.path.abspath(path.expanduser()))
+        return path.expanduser()
 
 
 def write_private(path: Path, write: Callable[[io.TextIOBase], None], *, encoding: str = "utf-8") -> None:
