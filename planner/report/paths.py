@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, TypeVar
 
+from planner.journal import journal_home, private_dir, state_dir
+
 T = TypeVar("T")
 
 
@@ -25,8 +27,6 @@ def default_report_dir() -> Path:
     email); else `reports/` in mdplan's state folder. With MDPLAN_HOME set (a portable or test setup),
     `$MDPLAN_HOME/reports`, so everything mdplan writes stays in that one place.
     """
-    from planner.journal import journal_home
-
     if not os.environ.get("MDPLAN_HOME"):
         try:
             from platformdirs import user_documents_dir
@@ -41,8 +41,6 @@ def default_report_dir() -> Path:
 
 def fallback_report_dir() -> Path:
     """Where a report goes when the folder asked for cannot be written: the state folder's reports/."""
-    from planner.journal import journal_home
-
     return journal_home() / "reports"
 
 
@@ -96,8 +94,6 @@ class OwnOutputs:
     """
 
     def __init__(self, report_paths: Iterable[Path | str] = ()) -> None:
-        from planner.journal import journal_home
-
         self._dirs = [(_resolved(journal_home()), "mdplan's state folder (job journals)"),
                       (_resolved(default_report_dir()), "mdplan's reports folder")]
         self._files: set[Path] = set()
@@ -175,8 +171,6 @@ def _make_folder(folder: Path) -> None:
     """The report's folder: created private (0700); inside the state folder, that folder is made first."""
     if folder.is_dir():
         return
-    from planner.journal import journal_home, private_dir, state_dir
-
     home = _resolved(journal_home())
     if home in _resolved(folder).parents:
         state_dir()

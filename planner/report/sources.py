@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
+from planner.journal import Journal, State
 from planner.report.data import (FailureRow, KindRow, ManifestRow, PlanReportData, PlanSiteRow, ReportFiles,
                                  SiteRow, SizeBin, Totals, UploadReportData, crossover_points)
 from planner.report.paths import report_target, write_with_fallback
@@ -18,8 +19,6 @@ from planner.units import format_bytes
 
 def _totals(j) -> tuple[Totals, tuple[int, int, int, int]]:
     """The whole job's totals, and (litter files, litter bytes, excluded files, excluded bytes)."""
-    from planner.journal import State
-
     c = j.counts()
     found_n, found_b = j.found_already()
     litter_n = litter_b = excl_n = excl_b = 0
@@ -124,8 +123,6 @@ def upload_report_data(journal_path: Path) -> tuple[UploadReportData, Callable[[
 
     Returns the data, a function that streams the manifest rows, and the container name.
     """
-    from planner.journal import Journal
-
     with Journal.open_existing(Path(journal_path)) as j:
         info = j.info()
         data, container = _from_journal(j, info), info.container
