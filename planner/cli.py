@@ -291,7 +291,7 @@ def upload(
     overwrite: str = typer.Option("if-different", "--overwrite",
                                   help="never | if-different | always: what to do with a blob already there."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and stop; send nothing."),
-    report: str = typer.Option(None, "--report", help="Where to write the HTML report (default: reports/)."),
+    report: str = typer.Option(None, "--report", help="HTML report file or folder (default: Documents/mdplan-reports)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON summary at the end."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before starting, even if a drive looks faster."),
     allow_sleep: bool = typer.Option(False, "--allow-sleep", help="Let the computer sleep during the upload."),
@@ -358,7 +358,7 @@ def _write_upload_report(result, report_path: str | None) -> None:
     from planner.report import write_job_report
 
     try:
-        files = write_job_report(Path(result.journal_path), Path(report_path) if report_path else None)
+        files = write_job_report(Path(result.journal_path), report_path)
     except Exception as e:  # the upload itself is done and saved; a report problem must not hide that
         err.print(f"mdplan: the upload is saved, but the report could not be written ({redact(e)}). "
                   "Run `mdplan report` to try again.", markup=False)
@@ -601,15 +601,13 @@ def _print_check_result(result) -> None:
 def report(
     job: str = typer.Argument(None, metavar="JOB", help="Job id (or its first letters) from `mdplan jobs`; "
                                                         "default: the most recent job."),
-    out_path: str = typer.Option(None, "--out", help="Where to write the HTML file (default: reports/)."),
+    out_path: str = typer.Option(None, "--out", help="HTML file or folder (default: Documents/mdplan-reports)."),
 ) -> int:
-    from pathlib import Path
-
     from planner.journal import find_job
     from planner.report import write_job_report
 
     info = find_job(job)
-    files = write_job_report(info.path, Path(out_path) if out_path else None)
+    files = write_job_report(info.path, out_path)
     out.print(f"Report for job {info.job_id} ({info.destination}): {files.html}", markup=False)
     out.print(f"Manifest (every file and its state): {files.csv}", markup=False)
     return 0
@@ -721,11 +719,9 @@ def estimate(
     drive_speed: str = typer.Option(None, "--drive-speed", help="Copy speed to a USB drive (default 60 MB/s)."),
     drive_size: str = typer.Option(None, "--drive-size", help="Size of one drive (default 4 TB)."),
     images_only: bool = typer.Option(False, "--images-only", help="Count only image files MegaDetector reads."),
-    report_path: str = typer.Option(None, "--report", help="Also write an HTML plan page here, to share."),
+    report_path: str = typer.Option(None, "--report", help="Also write an HTML plan page here (file or folder), to share."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> int:
-    from pathlib import Path
-
     from planner.estimate import EstimateSettings, assess, email_summary, with_overrides
     from planner.sas import resolve_sas_argument
     from planner.units import parse_rate, parse_size
@@ -754,7 +750,7 @@ def estimate(
     if report_path:
         from planner.report import plan_report_data, write_plan_report
 
-        files = write_plan_report(plan_report_data(a), Path(report_path))
+        files = write_plan_report(plan_report_data(a), report_path)
     if json_out:
         _estimate_json(a, files)
         return 0

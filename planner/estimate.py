@@ -143,7 +143,8 @@ def upload_seconds_at(nbytes: int, files: int, settings: EstimateSettings, bits_
     return _with_cap(total, nbytes, settings)[0]
 
 
-def _with_cap(seconds: float, nbytes: int, settings: EstimateSettings) -> tuple[float, float | None]:
+def with_monthly_cap(seconds: float, nbytes: int, settings: EstimateSettings) -> tuple[float, float | None]:
+    """(calendar seconds, months of allowance used) once a monthly data cap holds the upload back."""
     cap = settings.monthly_cap_bytes
     if not cap or nbytes <= cap:
         return seconds, (nbytes / cap if cap else None)
@@ -152,6 +153,9 @@ def _with_cap(seconds: float, nbytes: int, settings: EstimateSettings) -> tuple[
     full_months = math.ceil(months) - 1
     last = (nbytes - full_months * cap) / nbytes * seconds
     return max(seconds, full_months * MONTH_DAYS * DAY + last), months
+
+
+_with_cap = with_monthly_cap  # the name used inside this module
 
 
 def drive_route(nbytes: int, settings: EstimateSettings) -> tuple[float, float, int]:
@@ -330,6 +334,10 @@ def _kind(s: object, kind: str) -> tuple[int, int]:
     return (k.files, k.bytes) if k else (0, 0)
 
 
-def _method_words(method: str) -> str:
+def method_words(method: str) -> str:
+    """How a bandwidth figure was found, in words ("measured to the container", "as given", ...)."""
     return {"destination": "measured to the container", "speedtest": "speed test, rough",
             "manual": "as given", "upload": "seen during an upload"}.get(method, method)
+
+
+_method_words = method_words  # old name, still used by planner/cli.py
