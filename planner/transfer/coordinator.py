@@ -50,11 +50,12 @@ class Coordinator:
                  results: "queue.Queue[Msg]", gate: WorkerGate, tuner: Tuner | None, network: NetworkWait,
                  telemetry: Telemetry, clock: Clock, stop: StopFlag, ui: UploadUI, max_attempts: int,
                  cap_at: Callable[[Any], float | None] | None = None,
-                 eta_fn: Callable[[int, float], float] | None = None) -> None:
+                 eta_fn: Callable[[int, float], float] | None = None,
+                 paused_until: Callable[[], Any] | None = None) -> None:
         self.journal, self.plan, self.tasks, self.results = journal, plan, tasks, results
         self.gate, self.tuner, self.network, self.telemetry = gate, tuner, network, telemetry
         self.clock, self.stop, self.ui, self.max_attempts = clock, stop, ui, max_attempts
-        self.cap_at, self.eta_fn = cap_at, eta_fn
+        self.cap_at, self.eta_fn, self.paused_until = cap_at, eta_fn, paused_until
         self.t = Tally()
         self.remaining_bytes = plan.bytes_to_send
         self.waiting: str | None = None
@@ -182,7 +183,14 @@ class Coordinator:
             self._last_ui = now
             self.ui.progress(self.telemetry.snapshot(max(0, self.remaining_bytes), eta_fn=self.eta_fn),
                              files_total=self.plan.files_to_send, bytes_total=self.plan.bytes_to_send,
-                             failed=self.t.failed, waiting=self.waiting, workers=self.gate.limit)
+                             failed=self.t.failed, waiting=self.waiting or self._schedule_words(),
+                             workers=self.gate.limit)
+
+    def _schedule_words(self) -> str | None:
+        until = self.paused_until() if self.paused_until is not None else None
+        if until is None:
+            return None
+        return f"paused by the schedule until {until:%H:%M}; nothing is sent until then"
 
     def _pause_bookkeeping(self) -> None:
         """Network pauses: shown to the user, written to the journal, shaded in the report.
