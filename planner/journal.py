@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import BadInput, MdplanError
-from planner.sas import redact
+from planner.redact import redact
 
 SCHEMA_VERSION = 1
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from planner.sas import redact
+from planner.redact import redact
 from planner.units import format_bytes, format_duration, format_rate
 
 # -- input data ---------------------------------------------------------------------------------------
