@@ -6,9 +6,10 @@ A leaf module: it imports nothing from planner, so `errors` (which redacts every
 What counts as a signature, and what does not:
 - In a query string, the parameter whose *decoded* name is `sig`, whatever case or percent-encoding
   the name is written in (`sig=`, `SIG=`, `%73ig=`, `s%69g%3D`, `%2573ig%253D` in a URL inside a URL).
-  A name starts a parameter only right after `?`, `&` or `;` (`&amp;` from HTML), or after their
+  A name starts a parameter only right after `?` or `&` (or `&amp;` from HTML), or after their
   percent-encoded forms (`%3F`, `%26`, any depth): `cam_sig=3` is the parameter `cam_sig`, not `sig`,
   and `/sig=3/` in a path is no parameter at all. The value is replaced up to the next separator.
+  (A file name that itself reads like a query, `a&sig=b.jpg`, is redacted: it cannot be told apart.)
 - A loose `sig=VALUE` at the start of a text or after a space or quote (a URL split while copying, a
   log line) when VALUE is made of the characters a signature is made of (base64, percent-encoded) up
   to the end of the word. In a file name such as `sig=3_IMG0001.jpg` the word goes on (`_`, `.jpg`).
@@ -35,8 +36,8 @@ def _letter(ch: str) -> str:
 _PCT = "%(?:25)*"  # one '%', itself encoded as %25 any number of times
 _NAME = _letter("s") + _letter("i") + _letter("g")
 _EQUALS = f"(?:=|{_PCT}3D)"
-# Where a query parameter's name begins: after ?, & or ; (&amp;), plain or percent-encoded.
-_PARAM_START = f"(?:[?&;]|{_PCT}(?:3F|26))"
+# Where a query parameter's name begins: after ? or & (or &amp; from HTML), plain or percent-encoded.
+_PARAM_START = f"(?:&amp;|[?&]|{_PCT}(?:3F|26))"
 _IN_QUERY_RE = re.compile(f"(?i)({_PARAM_START}{_NAME}{_EQUALS})[^&\\s\"'<>#]*")
 # A loose sig=VALUE (start of text, or after a space, quote or bracket): the value is the run of characters
 # a signature is made of (base64, percent-encoded), redacted when the run ends the word (end of text, a
