@@ -18,7 +18,7 @@ from rich.console import Console
 
 from planner import __version__
 from planner.errors import EXIT_CODE_HELP, ExitCode, MdplanError
-from planner.sas import redact
+from planner.redact import redact
 
 app = typer.Typer(
     name="mdplan",

@@ -25,7 +25,7 @@ from planner.journal.errors import JournalError, damaged_error, is_damage, journ
 from planner.journal.home import job_id_for, journal_path, private_file, private_jobs_dir, set_aside
 from planner.journal.locks import take_lock
 from planner.journal.rows import Counts, FileRow, JobInfo, ScanRow, State
-from planner.sas import redact
+from planner.redact import redact
 
 SCHEMA_VERSION = 1
 

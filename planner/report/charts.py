@@ -12,7 +12,7 @@ import re
 
 from planner.report.data import PlanReportData, SizeBin, UploadReportData
 from planner.report.series import ROLLING_BINS, binned, goal_bytes, rate_series, thin
-from planner.sas import redact
+from planner.redact import redact
 from planner.units import format_bytes, format_duration, format_rate
 
 

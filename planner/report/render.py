@@ -18,7 +18,7 @@ from planner.report.paths import report_target, write_private, write_with_fallba
 from planner.report.series import rates
 from planner.report.words import finished_ok, fmt_count, fmt_when, headline, prediction_text, what_next
 from planner.report.safe import redact_name
-from planner.sas import redact
+from planner.redact import redact
 from planner.units import format_bytes, format_duration, format_rate
 
 

@@ -21,7 +21,8 @@ from planner.clock import Clock, SystemClock
 from planner.errors import BadInput, ExitCode, Interrupted
 from planner.journal import FileRow, Journal, State, clean_prefix, journal_error, last_rate, last_rtt_ms, remember_rate
 from planner.retry import Backoff, NetworkWait
-from planner.sas import SasUrl, redact
+from planner.redact import redact
+from planner.sas import SasUrl
 from planner.storage import BlobStore, RemoteBlob, StoreError
 from planner.telemetry import Telemetry
 from planner.transfer.concurrency import MAX_WORKERS, Tuner, WorkerGate, auto_workers
