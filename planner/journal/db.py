@@ -155,10 +155,11 @@ class Journal:
         self._write("UPDATE runs SET files_planned=?, bytes_planned=?, predicted_seconds=? WHERE id=?",
                     (files, bytes_, predicted_seconds, self.run_id))
 
-    def end_run(self, outcome: str, exit_code: int) -> None:
+    def end_run(self, outcome: str, exit_code: int, *, job_state: str | None = None) -> None:
+        """The run's outcome; the job's state becomes `job_state` if given, else the outcome."""
         self._write("UPDATE runs SET ended=?, outcome=?, exit_code=? WHERE id=?",
                     (time.time(), outcome, exit_code, self.run_id))
-        self._write("UPDATE job SET state=?, updated=?", (outcome, time.time()))
+        self._write("UPDATE job SET state=?, updated=?", (job_state or outcome, time.time()))
 
     def runs(self) -> list[dict]:
         cols = ["id", "started", "ended", "outcome", "exit_code", "workers", "cap", "predicted_seconds",

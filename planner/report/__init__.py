@@ -20,7 +20,7 @@ from planner.report.charts import (COLOURS, break_even_bps, crossover_chart, pro
 from planner.report.data import (FailureRow, KindRow, ManifestRow, PlanReportData, PlanSiteRow, ReportFiles,
                                  SiteRow, SizeBin, Totals, UploadReportData, crossover_points, size_histogram)
 from planner.report.manifest import MANIFEST_COLUMNS, manifest_cells, neutralise, unneutralise, write_manifest
-from planner.report.paths import (OwnOutputs, default_report_dir, default_report_path, fallback_report_dir,
+from planner.outputs import (OwnOutputs, default_report_dir, default_report_path, fallback_report_dir,
                                   is_mdplan_output, own_outputs, report_file_name, report_target,
                                   write_with_fallback)
 from planner.report.render import (render_plan_report, render_upload_report, warm_up, write_plan_report,

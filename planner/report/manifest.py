@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterable
 
 from planner.report.data import ManifestRow
-from planner.report.paths import write_private
+from planner.outputs import write_private
 from planner.report.safe import redact_name, redact_text
 
 

@@ -14,7 +14,7 @@ from typing import Iterable
 from planner.report.charts import crossover_chart, progress_chart, safe_chart, size_chart, throughput_chart
 from planner.report.data import ManifestRow, PlanReportData, ReportFiles, UploadReportData
 from planner.report.manifest import write_manifest
-from planner.report.paths import report_target, write_private, write_with_fallback
+from planner.outputs import report_target, write_private, write_with_fallback
 from planner.report.series import rates
 from planner.report.words import finished_ok, fmt_count, fmt_when, headline, prediction_text, what_next
 from planner.report.safe import redact_name

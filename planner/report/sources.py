@@ -10,7 +10,7 @@ from typing import Callable, Iterable
 from planner.journal import Journal, State
 from planner.report.data import (FailureRow, KindRow, ManifestRow, PlanReportData, PlanSiteRow, ReportFiles,
                                  SiteRow, SizeBin, Totals, UploadReportData, crossover_points)
-from planner.report.paths import report_target, write_with_fallback
+from planner.outputs import report_target, write_with_fallback
 from planner.report.render import write_upload_report
 from planner.units import format_bytes
 
@@ -139,7 +139,7 @@ def write_job_report(journal_path: Path, html_path: Path | None = None) -> Repor
     """Draw (or redraw) the report of a job from its journal.
 
     `html_path` may be a file, a folder (the report gets its default name inside it) or None (the
-    default report folder, see `planner.report.paths.default_report_dir`). Where that cannot be
+    default report folder, see `planner.outputs.default_report_dir`). Where that cannot be
     written, the report goes to the state folder's reports/ instead: the returned paths say where.
     """
     data, manifest, container = upload_report_data(journal_path)

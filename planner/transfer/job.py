@@ -22,6 +22,7 @@ from planner.errors import BadInput, ExitCode, Interrupted
 from planner.journal import FileRow, Journal, State, clean_prefix, journal_error, last_rate, last_rtt_ms, remember_rate
 from planner.retry import Backoff, NetworkWait
 from planner.redact import redact
+from planner.outputs import own_outputs
 from planner.sas import SasUrl
 from planner.storage import BlobStore, RemoteBlob, StoreError
 from planner.telemetry import Telemetry
@@ -47,14 +48,16 @@ def prepare(opts: UploadOptions, ui: UploadUI, clock: Clock | None = None) -> tu
     journal = Journal.open(source, sas.account_url, sas.account_name, sas.container, prefix, home=opts.home)
     try:
         resumed = journal.scan_complete or bool(journal.runs())
+        state_before = journal.info().state if resumed else None
         journal.begin_run(workers=str(opts.workers or "auto"), cap=timetable.describe() if timetable else None)
         journal.set_options({"images_only": opts.images_only, "include": list(opts.include),
                              "exclude": list(opts.exclude), "overwrite": opts.overwrite,
                              "cap": str(timetable) if timetable else None, "resume": resume_command(opts)})
         journal.set_state("scanning")
-        scan_into_journal(journal, source, selector, prefix, opts.follow_symlinks)
+        scan_into_journal(journal, source, selector, prefix, opts.follow_symlinks, own_outputs(opts.reports))
         journal.reset_for_run()
         plan = make_plan(journal, opts, timetable, resumed, clock or SystemClock())
+        plan.state_before = state_before
         journal.set_run_plan(files=plan.files_to_send, bytes_=plan.bytes_to_send, predicted_seconds=plan.eta_seconds)
         return journal, plan
     except sqlite3.Error as e:  # the journal's disk filled up or went read-only: say where, exit 2
@@ -78,14 +81,46 @@ def run(opts: UploadOptions, ui: UploadUI | None = None, *, clock: Clock | None 
     ui = ui or QuietUI()
     clock = clock or SystemClock()
     stop = stop or StopFlag()
+    own_store = store is None
+    if store is None:
+        from planner.azure import AzureBlobStore
+
+        store = AzureBlobStore(opts.sas, pool=MAX_WORKERS + 4)
+    try:
+        check_destination(opts, store, clock)  # before the scan: a refused start scans nothing, leaves no job
+        return _plan_and_send(opts, ui, clock, stop, rng or random.Random(), store, assume_yes, interactive, awake)
+    finally:
+        if own_store:
+            store.close()
+
+
+def check_destination(opts: UploadOptions, store: BlobStore, clock: Clock) -> None:
+    """Refuse what is knowable before scanning: an expired or read-only URL, a missing container, a
+    signature the service refuses. A busy or unreachable service is not a refusal: the transfer waits."""
+    from planner.azure import preflight
+
+    preflight(opts.sas, clock.now())
+    if opts.sas.can("l") is False:
+        return
+    prefix = clean_prefix(opts.sas.prefix, opts.prefix)
+    try:
+        next(iter(store.list_blobs(f"{prefix}/" if prefix else "")), None)
+    except StoreError as e:
+        if e.kind == "sas" and e.code != "AuthorizationPermissionMismatch":
+            raise e.error from None
+
+
+def _plan_and_send(opts: UploadOptions, ui: UploadUI, clock: Clock, stop: StopFlag, rng: random.Random,
+                   store: BlobStore, assume_yes: bool, interactive: bool,
+                   awake: Callable[[], Any] | None) -> tuple[UploadResult | None, Plan]:
     journal, plan = prepare(opts, ui, clock)
     try:
         ui.plan(plan)
-        if opts.dry_run:
-            journal.end_run("planned (dry run)", 0)
+        if opts.dry_run:  # the job stays as it was (a finished job is still finished)
+            journal.end_run("planned (dry run)", 0, job_state=plan.state_before)
             return None, plan
         _confirm_drive_advice(plan, ui, journal, assume_yes, interactive)
-        transfer = _Transfer(journal, opts, plan, ui, clock, stop, rng or random.Random(), store)
+        transfer = _Transfer(journal, opts, plan, ui, clock, stop, rng, store)
         if awake is None:
             return transfer.run(), plan
         with awake():
@@ -112,30 +147,18 @@ class _Transfer:
     """The transfer part of one run: the store, the listing, the workers and the coordinator."""
 
     def __init__(self, journal: Journal, opts: UploadOptions, plan: Plan, ui: UploadUI, clock: Clock,
-                 stop: StopFlag, rng: random.Random, store: BlobStore | None) -> None:
+                 stop: StopFlag, rng: random.Random, store: BlobStore) -> None:
         self.journal, self.opts, self.plan, self.ui = journal, opts, plan, ui
         self.clock, self.stop, self.rng = clock, stop, rng
         self.timetable = build_timetable(opts.cap_mbps, opts.bwlimit)
-        self.own_store = store is None
         self.store = store
 
     def run(self) -> UploadResult:
         from planner.throttle import Throttle
 
-        opts, sas = self.opts, self.opts.sas
-        if self.store is None:
-            from planner.azure import AzureBlobStore, preflight
-
-            preflight(sas, self.clock.now())
-            self.store = AzureBlobStore(sas, pool=MAX_WORKERS + 4)
-        try:
-            remote = self._remote()
-            self._refuse_clashes(remote)
-            throttle = Throttle(self.timetable, self.clock)
-            return self._send(remote, throttle)
-        finally:
-            if self.own_store:
-                self.store.close()
+        remote = self._remote()
+        self._refuse_clashes(remote)
+        return self._send(remote, Throttle(self.timetable, self.clock))
 
     def _remote(self) -> dict[str, RemoteBlob]:
         """What is already in the container, so a re-run after a crash finds instead of re-sends."""
@@ -143,8 +166,10 @@ class _Transfer:
         if opts.overwrite == "always" or not self.plan.files_to_send or sas.can("l") is False:
             return {}
         prefix = clean_prefix(sas.prefix, opts.prefix)
+        # a link that is down while listing is waited for like one that goes down mid-transfer
         return list_remote(self.store, f"{prefix}/" if prefix else "",
-                           Backoff(max_attempts=opts.max_attempts, rng=self.rng, clock=self.clock))
+                           Backoff(max_attempts=None, rng=self.rng, clock=self.clock),
+                           patience=opts.network_patience)
 
     def _refuse_clashes(self, remote: dict[str, RemoteBlob]) -> None:
         if self.opts.overwrite != "if-different" or not remote:
@@ -157,6 +182,7 @@ class _Transfer:
     def _send(self, remote: dict[str, RemoteBlob], throttle: Any) -> UploadResult:
         opts, clock, plan = self.opts, self.clock, self.plan
         self.stop.transferring = True
+        self.journal.set_state("uploading")
         self.journal.event("run", f"run {self.journal.run_id} started", t=clock.now().timestamp())
         started = clock.monotonic()
         results: queue.Queue[Msg] = queue.Queue()
@@ -256,13 +282,15 @@ class _Workers:
 
 
 def list_remote(store: BlobStore, prefix: str, backoff: Backoff | None = None, *,
-                need_list: bool = False) -> dict[str, RemoteBlob]:
+                need_list: bool = False, patience: float | None = None) -> dict[str, RemoteBlob]:
     """Blobs already under the prefix by name. Empty when the URL may not list (unless `need_list`:
     then the StoreError is raised as it is).
 
-    Transient failures (503, reset, timeout) are retried with `backoff` like any upload request: one
-    busy answer to the first request of a run must not end the job."""
+    Transient failures (503, reset, timeout, a black-holed link) are retried with `backoff` for up to
+    `patience` seconds (or the backoff's attempts): one busy answer, or a link that is down for a while,
+    at the start of a run must not end the job."""
     attempt = 0
+    started = backoff.clock.monotonic() if backoff is not None else 0.0
     while True:
         attempt += 1
         try:
@@ -272,6 +300,8 @@ def list_remote(store: BlobStore, prefix: str, backoff: Backoff | None = None, *
                 raise
             if e.kind == "sas" and e.code == "AuthorizationPermissionMismatch":
                 return {}  # a write-only intake URL: rely on the journal, never fail for lack of list permission
-            if backoff is None or not e.retryable or not backoff.should_retry(attempt):
+            out_of_time = (backoff is not None and patience is not None
+                           and backoff.clock.monotonic() - started > patience)
+            if backoff is None or not e.retryable or not backoff.should_retry(attempt) or out_of_time:
                 raise e.error from None
             backoff.sleep(attempt)

@@ -36,6 +36,7 @@ class UploadOptions:
     network_patience: float = 6 * 3600.0  # how long to wait for a link that is down before exit 4
     network_down_after: float = 20.0  # seconds of nothing but failures before the job says it is waiting
     home: Path | None = None
+    reports: Sequence[Path | str] = ()  # report files/folders this run writes: never sent, even inside the set
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Plan:
     expires_before_finish: bool = False
     advice: str | None = None  # "drive" when the estimate model says mail a drive at this rate
     advice_reasons: list[str] = field(default_factory=list)
+    state_before: str | None = None  # the job's state before this run (a dry run leaves it so)
 
 
 @dataclass

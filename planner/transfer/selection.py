@@ -10,6 +10,7 @@ from typing import Any
 
 from planner.errors import BadInput
 from planner.journal import Journal, ScanRow, blob_name_for
+from planner.outputs import OwnOutputs
 
 
 class Selector:
@@ -47,7 +48,9 @@ class Selector:
 
 
 def scan_into_journal(journal: Journal, source: Path, selector: Selector, prefix: str,
-                      follow_symlinks: bool) -> None:
+                      follow_symlinks: bool, own: OwnOutputs | None = None) -> None:
+    """Scan `source` into the journal with the decision for every entry. `own` tells mdplan's own files
+    (journals, reports written into the set) apart, so they are listed as left out, never sent."""
     from planner.scan import iter_files, site_of
 
     problems: list[tuple[str, str]] = []
@@ -59,6 +62,10 @@ def scan_into_journal(journal: Journal, source: Path, selector: Selector, prefix
         for e in iter_files(source, follow_symlinks=follow_symlinks, on_problem=on_problem):
             kind = getattr(e.kind, "value", str(e.kind)).lower()
             selected, reason = selector.decide(e.rel_path, kind)
+            if selected and own is not None:
+                why = own.reason(e.path)
+                if why:
+                    selected, reason = False, f"{why}: mdplan's own output, not sent"
             yield ScanRow(e.rel_path, blob_name_for(e.rel_path, prefix), site_of(e.rel_path), kind, e.size,
                           e.mtime_ns, selected, reason)
 

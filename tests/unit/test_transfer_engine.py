@@ -237,8 +237,11 @@ def test_a_file_swapped_for_a_fifo_fails_without_hanging(tmp_path):
     name = sorted(files)[1]
     path = (tmp_path / "src").joinpath(*name.split("/"))
 
+    lists = []
+
     def faults(op: str, blob: str) -> None:
-        if op == "list" and path.is_file():
+        lists.append(op)
+        if op == "list" and lists.count("list") == 2 and path.is_file():  # after the scan, before the send
             st = path.stat()
             path.unlink()
             os.mkfifo(path)
@@ -293,3 +296,58 @@ class _RecordingUI(QuietUI):
 
     def progress(self, snap, **kw) -> None:
         self.waiting.append(kw.get("waiting"))
+
+
+def test_a_refused_url_is_found_before_the_scan_and_leaves_no_job(tmp_path):
+    from planner.errors import SasProblem
+
+    tree(tmp_path / "src")
+    store = MemoryBlobStore()
+    store.fail_next("list", "sas")  # the container does not exist, or the signature is refused
+    with pytest.raises(SasProblem):
+        go(tmp_path / "src", tmp_path / "h", store)
+    assert not list((tmp_path / "h").rglob("*.sqlite"))  # no job left behind
+    expired = ("http://127.0.0.1:10000/devstoreaccount1/traps?sv=2021-08-06&se=2020-01-01T00%3A00%3A00Z&sr=c"
+               "&sp=racwdl&sig=c2VjcmV0c2VjcmV0c2VjcmV0")
+    with pytest.raises(SasProblem, match="expired"):
+        run(UploadOptions(source=tmp_path / "src", sas=parse_sas_url(expired), home=tmp_path / "h"),
+            store=MemoryBlobStore(), clock=FakeClock())
+    assert not list((tmp_path / "h").rglob("*.sqlite"))
+
+
+def test_a_dry_run_leaves_a_finished_job_finished(tmp_path):
+    from planner.journal import list_jobs
+
+    tree(tmp_path / "src")
+    store = MemoryBlobStore()
+    assert go(tmp_path / "src", tmp_path / "h", store).exit_code == 0
+    result, plan = run(opts(tmp_path / "src", tmp_path / "h", dry_run=True), store=store, clock=FakeClock())
+    assert result is None and plan.files_to_send == 0
+    [job] = list_jobs(tmp_path / "h")
+    assert job.state == "finished"
+
+
+def test_the_job_says_uploading_while_it_sends(tmp_path):
+    from planner.journal import list_jobs
+
+    tree(tmp_path / "src", n=3)
+    seen = []
+
+    def faults(op: str, name: str) -> None:
+        if op == "put" and not seen:
+            seen.append(list_jobs(tmp_path / "h")[0].state)
+
+    go(tmp_path / "src", tmp_path / "h", MemoryBlobStore(faults=faults))
+    assert seen and set(seen) == {"uploading"}  # (workers race to the first put: one or more looks)
+
+
+def test_reports_written_into_the_set_are_never_sent(tmp_path):
+    files = tree(tmp_path / "src", n=3)
+    (tmp_path / "src" / "my-report.html").write_text("<html>report of the last run</html>")
+    (tmp_path / "src" / "mdplan-upload-20261203-101500.csv").write_text("path,state\n")
+    store = MemoryBlobStore()
+    result, plan = run(opts(tmp_path / "src", tmp_path / "h", reports=[tmp_path / "src" / "my-report.html"]),
+                       store=store, clock=FakeClock())
+    assert result.exit_code == 0
+    assert set(store.blobs) == set(files)
+    assert any("mdplan's own output" in reason for reason in plan.excluded), plan.excluded

@@ -1,4 +1,5 @@
-"""Where reports go and how they are written: private, atomic, never inside the set being uploaded."""
+"""Where mdplan's own outputs go (reports, manifests) and how to tell them apart from the user's files, so an
+upload never sends them; private, atomic writes with a fallback when a folder cannot be written."""
 
 from __future__ import annotations
 
