@@ -32,7 +32,8 @@ class Tally:
     """What this run did so far."""
 
     sent_files: int = 0
-    sent_bytes: int = 0
+    sent_bytes: int = 0  # bytes the service acknowledged (blocks of unfinished files and retries too)
+    sent_file_bytes: int = 0  # the sizes of the files sent and finished: what "N files sent (X)" means
     already: int = 0
     failed: int = 0
     clashes: int = 0
@@ -104,6 +105,7 @@ class Coordinator:
         self.journal.mark_done(m.file_id, m.md5 or "")
         self.telemetry.add_file()
         self.t.sent_files += 1
+        self.t.sent_file_bytes += m.size
         self._settle(m.file_id)
 
     def on_already(self, m: Msg) -> None:
@@ -258,7 +260,7 @@ class Coordinator:
         self.journal.end_run(outcome, int(code))
         return UploadResult(
             job_id=self.plan.job_id, outcome=outcome, exit_code=int(code), files_sent=t.sent_files,
-            bytes_sent=t.sent_bytes, files_already_there=t.already, files_failed=failed_now,
+            bytes_sent=t.sent_bytes, bytes_of_files_sent=t.sent_file_bytes, files_already_there=t.already, files_failed=failed_now,
             files_total=c.total_files, bytes_total=c.total_bytes, files_done_total=c.n(State.DONE), seconds=seconds,
             average_bits_per_second=self.telemetry.average_bps(), retries=self.telemetry.retries,
             journal_path=str(self.journal.path), message=message)

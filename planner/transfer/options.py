@@ -81,6 +81,7 @@ class UploadResult:
     retries: int
     journal_path: str
     message: str = ""
+    bytes_of_files_sent: int = 0  # sizes of the files this run finished (the next run's "already sent")
     report_path: str | None = None
     manifest_path: str | None = None
 

@@ -42,8 +42,10 @@ def make_plan(journal: Journal, opts: UploadOptions, timetable: Any, resumed: bo
         eta = _eta(to_send_bytes, rate / 8, timetable, clock)
     advice, reasons = None, []
     if rate and to_send_bytes:
+        # the advice weighs the rate that will be used: the cap or schedule, not the link's best
+        used = to_send_bytes * 8 / eta if eta else rate
         try:
-            advice, reasons = _advice(to_send_files, to_send_bytes, rate)
+            advice, reasons = _advice(to_send_files, to_send_bytes, min(rate, used))
         except Exception:  # advice is a courtesy; the plan stands without it
             advice, reasons = None, []
     expiry = opts.sas.expiry

@@ -351,3 +351,23 @@ def test_reports_written_into_the_set_are_never_sent(tmp_path):
     assert result.exit_code == 0
     assert set(store.blobs) == set(files)
     assert any("mdplan's own output" in reason for reason in plan.excluded), plan.excluded
+
+
+def test_the_files_sent_and_the_next_runs_already_sent_are_one_count(tmp_path):
+    tree(tmp_path / "src", n=10)
+    stop = StopFlag()
+    puts = []
+
+    def faults(op: str, name: str) -> None:
+        if op == "put":
+            puts.append(name)
+            if len(puts) == 4:
+                stop.request()
+            if len(puts) == 5:
+                raise store_error("transient")  # a retry: its bytes went out, but count once in the files
+
+    store = MemoryBlobStore(faults=faults)
+    first = go(tmp_path / "src", tmp_path / "h", store, stop=stop)
+    assert first.exit_code == 130
+    _result, plan = run(opts(tmp_path / "src", tmp_path / "h", dry_run=True), store=store, clock=FakeClock())
+    assert (plan.files_done_before, plan.bytes_done_before) == (first.files_sent, first.bytes_of_files_sent)
