@@ -817,7 +817,7 @@ def _estimate_json(a, report_file) -> None:
 def _print_estimate(a) -> None:
     from rich.table import Table
 
-    from planner.estimate import _method_words
+    from planner.estimate import method_words
     from planner.units import format_bytes, format_duration, format_rate
 
     s, e = a.scan, a.estimate
@@ -854,7 +854,7 @@ def _print_estimate(a) -> None:
     bw = e.bandwidth
     out.print("")
     out.print(f"Would send: {a.upload_files:,} files, {format_bytes(a.upload_bytes)}", markup=False)
-    out.print(f"Upload speed: {format_rate(bw.bits_per_second)} ({_method_words(bw.method)})"
+    out.print(f"Upload speed: {format_rate(bw.bits_per_second)} ({method_words(bw.method)})"
               + (f", round trip {bw.rtt_ms:.0f} ms" if bw.rtt_ms else "") + ".", markup=False)
     if bw.note:
         out.print(f"  {bw.note}", markup=False)
