@@ -112,7 +112,7 @@ class Estimate:
     what_if: list[WhatIf] = field(default_factory=list)
     workers: int = 0
     settings: EstimateSettings = field(default_factory=EstimateSettings)
-    rate_bits_per_second: float = 0.0  # the rate file bytes will move at: the link's, held under any cap
+    rate_bits_per_second: float = 0.0  # what file bytes move at: the link's under any cap (timetable: a week's mean)
     cap: str | None = None  # the speed cap or timetable the time counts with, in words
 
 
@@ -131,7 +131,7 @@ def effective_rate(measured_bps: float, cap: Timetable | None = None, *, start: 
     plan. `cap` is a planner.throttle.Timetable (from --cap-mbps or --bwlimit) or None. A fixed cap
     gives min(link, cap); a cap of "pause" gives 0. A timetable that changes during the week needs
     `start` (the clock's wall time, passed in: the model reads no clock) and gives the average over
-    the job, pauses included: `nbytes` bytes, or a week at the link's rate when nbytes is not given.
+    the job, pauses included: `nbytes` bytes, or the long-run (weekly) mean when nbytes is not given.
     """
     link = max(0.0, float(measured_bps))
     if cap is None or cap.is_unlimited or link == 0:
@@ -143,7 +143,7 @@ def effective_rate(measured_bps: float, cap: Timetable | None = None, *, start: 
         raise ValueError("a timetable that changes needs the start time")
     from planner.throttle import eta_seconds
 
-    amount = float(nbytes) if nbytes and nbytes > 0 else link / 8 * WEEK
+    amount = float(nbytes) if nbytes and nbytes > 0 else link / 8 * 52 * WEEK  # long enough to be the mean
     seconds = eta_seconds(amount, link / 8, cap, start)
     if seconds <= 0:
         return link
@@ -235,7 +235,7 @@ def estimate(nbytes: int, files: int, bw: BandwidthFigure, settings: EstimateSet
     total, wire, overhead = upload_seconds(nbytes, files, bw, s, cap, start)
     up, months = with_cap(total, nbytes, s)
     drive, copy, drives = drive_route(nbytes, s)
-    used = effective_rate(effective_bits_per_second(bw, s), cap, start=start, nbytes=nbytes)
+    used = effective_rate(effective_bits_per_second(bw, s), cap, start=start)  # a timetable: a week's average
     capped = cap is not None and not cap.is_unlimited and used < effective_bits_per_second(bw, s)
     rate_words = format_rate(bw.bits_per_second)
     if capped and cap is not None:

@@ -50,13 +50,15 @@ def folder(text: str) -> Path:
     return Path(text).expanduser()
 
 
-def _number(value: float | str, option: str, what: str) -> float:
+def _number(value: float | str, low: float, high: float, option: str, what: str, shown: str) -> float:
+    """A number typed for `option`, within [low, high]; nan, inf and words get the same one line."""
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise BadInput(f"{option} takes {what}, not {str(value)[:40]!r}.") from None
+        number = math.nan
     if not math.isfinite(number):
-        raise BadInput(f"{option} takes {what}, not {str(value)[:40]!r}.")
+        raise BadInput(f"{option} takes {what} from {shown}, not {str(value)[:40]!r}.")
+    _within(number, low, high, option, what, shown)
     return number
 
 
@@ -75,10 +77,8 @@ def cap_mbps(value: float | str | None) -> float | None:
     """--cap-mbps (AzCopy's): megabits per second, from 0.001 (1 kbit/s) to 100,000 (100 Gbit/s)."""
     if value is None:
         return None
-    what = "a speed cap in megabits per second"
-    number = _number(value, "--cap-mbps", what)
-    _within(number, MIN_CAP_MBPS, MAX_CAP_MBPS, "--cap-mbps", what, f"{MIN_CAP_MBPS:g} to {MAX_CAP_MBPS:,.0f}")
-    return number
+    return _number(value, MIN_CAP_MBPS, MAX_CAP_MBPS, "--cap-mbps", "a speed cap in megabits per second",
+                   f"{MIN_CAP_MBPS:g} to {MAX_CAP_MBPS:,.0f}")
 
 
 def bandwidth(text: str | None) -> float | None:
@@ -130,21 +130,16 @@ def shipping_days(value: float | str | None) -> float | None:
     """--shipping-days: days a mailed drive takes, from 0 to 365."""
     if value is None:
         return None
-    what = "a number of days"
-    number = _number(value, "--shipping-days", what)
-    _within(number, 0.0, MAX_SHIPPING_DAYS, "--shipping-days", what, f"0 to {MAX_SHIPPING_DAYS:g}")
-    return number
+    return _number(value, 0.0, MAX_SHIPPING_DAYS, "--shipping-days", "a number of days",
+                   f"0 to {MAX_SHIPPING_DAYS:g}")
 
 
 def probe_seconds(value: float | str | None) -> float:
     """--seconds of a speed probe (`bandwidth`, `estimate`): 1 to 30, default 10. Refused outside, not clamped."""
     if value is None:
         return DEFAULT_PROBE_SECONDS
-    what = "a number of seconds"
-    number = _number(value, "--seconds", what)
-    _within(number, MIN_PROBE_SECONDS, MAX_PROBE_SECONDS, "--seconds", what,
-            f"{MIN_PROBE_SECONDS:g} to {MAX_PROBE_SECONDS:g}")
-    return number
+    return _number(value, MIN_PROBE_SECONDS, MAX_PROBE_SECONDS, "--seconds", "a number of seconds",
+                   f"{MIN_PROBE_SECONDS:g} to {MAX_PROBE_SECONDS:g}")
 
 
 def workers(text: str) -> int | None:

@@ -139,8 +139,8 @@ def _print_times(a) -> None:
     if bw.note:
         say(f"  {bw.note}")
     if e.cap:
-        say(f"Speed cap: {e.cap}. The upload time counts with {format_rate(e.rate_bits_per_second)} for the files"
-            " (an average, pauses included, when the cap changes with the time of day).")
+        say(f"Speed cap: {e.cap.removesuffix(' cap')}; the upload time counts with "
+            f"{format_rate(e.rate_bits_per_second)} for the files.")
     say(f"Upload time: about {format_duration(e.upload_seconds)} ({e.workers} parallel uploads).")
     say(f"Mail a drive: about {format_duration(e.drive_seconds)} ({e.drives} drive(s) of "
         f"{format_bytes(e.settings.drive_size_bytes)}).")
