@@ -118,7 +118,8 @@ def email_summary(a: Assessment) -> str:
         f"Upload speed: {e.bandwidth.bits_per_second / 1e6:.1f} Mbit/s ({method_words(e.bandwidth.method)})",
     ]
     if e.cap:
-        lines.append(f"Speed cap: {e.cap.removesuffix(' cap')} ({e.rate_bits_per_second / 1e6:.1f} Mbit/s for the files)")
+        lines.append(f"Speed cap: {e.cap.removesuffix(' cap')} "
+                     f"({e.rate_bits_per_second / 1e6:.1f} Mbit/s for the files)")
     lines += [
         f"Projected upload time: {format_duration(e.upload_seconds)}",
         f"Mailing a drive instead: {format_duration(e.drive_seconds)}, {e.drives} drive(s)",

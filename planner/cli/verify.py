@@ -22,7 +22,8 @@ from planner.errors import ExitCode
 )
 def verify(
     folder: str = typer.Argument(..., metavar="FOLDER", help="The folder that was uploaded."),
-    sas: str = typer.Argument(None, metavar="SAS", help="The container SAS URL, '-' for input, or leave out and set MDPLAN_SAS."),
+    sas: str = typer.Argument(None, metavar="SAS",
+                              help="The container SAS URL, '-' for input, or leave out and set MDPLAN_SAS."),
     prefix: str = typer.Option("", "--prefix", help="The --prefix used for the upload, if any."),
     images_only: bool = typer.Option(False, "--images-only", help="Check only image files (as the upload did)."),
     include: list[str] = typer.Option([], "--include", help="As for upload."),
