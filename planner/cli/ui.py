@@ -37,11 +37,9 @@ class RichUploadUI:
                          f"{plan.scan_problems[0][0]} ({plan.scan_problems[0][1]})")
         if plan.cap:
             lines.append(f"  Speed cap: {plan.cap}")
-        if plan.eta_seconds is not None and plan.rate_bps:
-            lines.append(f"  Time:     about {format_duration(plan.eta_seconds)} at {format_rate(plan.rate_bps)}"
-                         f" (last {plan.rate_source} rate to this container)")
-        elif plan.files_to_send:
-            lines.append("  Time:     estimated from the first seconds of the transfer")
+        time_line = plan_time_line(plan)
+        if time_line:
+            lines.append(f"  Time:     {time_line}")
         if plan.expires_before_finish and plan.sas_expiry is not None:
             lines.append(f"  Warning:  the URL expires {plan.sas_expiry:%Y-%m-%d %H:%M} UTC, before the estimated"
                          " finish. Ask the team for a longer-lived URL; a new URL continues this same job.")
@@ -86,6 +84,25 @@ class RichUploadUI:
 
     def message(self, text: str) -> None:
         err.print(text, markup=False)
+
+
+def plan_time_line(plan) -> str | None:
+    """The plan's time, at the rate the upload will move at: under a cap, the capped rate, not the link's.
+
+    The plan's ETA already counts with the cap (and a timetable's pauses); the rate shown beside it is
+    the one that ETA implies, so the two always agree.
+    """
+    from planner.units import format_duration, format_rate
+
+    if plan.eta_seconds is None or not plan.rate_bps:
+        return "estimated from the first seconds of the transfer" if plan.files_to_send else None
+    seen = f"last {plan.rate_source} rate to this container"
+    if plan.cap and plan.eta_seconds > 0 and plan.bytes_to_send:
+        used = plan.bytes_to_send * 8 / plan.eta_seconds
+        if used < 0.99 * plan.rate_bps:
+            return (f"about {format_duration(plan.eta_seconds)} at {format_rate(used)}, held there by the "
+                    f"speed cap ({seen}: {format_rate(plan.rate_bps)})")
+    return f"about {format_duration(plan.eta_seconds)} at {format_rate(plan.rate_bps)} ({seen})"
 
 
 def install_stop_handlers(stop) -> None:
