@@ -529,14 +529,14 @@ class DestinationProbe:
     # -- names -----------------------------------------------------------------------------------
     @property
     def marker(self) -> str:
-        from planner.destination import MARKER_DIR, MARKER_FILE
+        from planner.azure import MARKER_DIR, MARKER_FILE
 
         return self.sas.blob_name(f"{MARKER_DIR}/{MARKER_FILE}")
 
     def _name(self, kind: str, stream: int = 0) -> str:
         if not self.delete_mode:
             return self.marker
-        from planner.destination import MARKER_DIR
+        from planner.azure import MARKER_DIR
 
         name = self.sas.blob_name(f"{MARKER_DIR}/probe-{self.run_id}/{kind}{stream}")
         self.names.add(name)
@@ -551,28 +551,20 @@ class DestinationProbe:
     def _open(self) -> Any:
         if self._client is not None:
             return self._client
-        import requests
-        from azure.core.pipeline.transport import RequestsTransport
-
-        from planner.destination import container_client
+        from planner.azure import container_client, make_transport
 
         # One pooled connection per stream: the default pool (10) would open a fresh connection, with
         # its handshake and slow start, for every request beyond ten streams.
-        session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=self.max_streams + 4)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
         # A request unanswered for the whole window tells the probe nothing more: give up on it then,
         # so a stalled connection cannot hold the command far past --seconds.
-        transport = RequestsTransport(session=session, session_owner=True,
-                                      connection_timeout=min(10.0, max(3.0, self.seconds / 2)),
-                                      read_timeout=max(5.0, self.seconds))
+        transport = make_transport(self.max_streams + 4, connection_timeout=min(10.0, max(3.0, self.seconds / 2)),
+                                   read_timeout=max(5.0, self.seconds))
         self._client = container_client(self.sas, transport=transport)
         return self._client
 
     def _fatal(self, exc: BaseException, doing: str = "uploading") -> MdplanError | None:
         """None for a failure worth trying again; the user's error otherwise."""
-        from planner.destination import is_transient, map_azure_error
+        from planner.azure import is_transient, map_azure_error
 
         if isinstance(exc, MdplanError):
             return exc
@@ -582,7 +574,7 @@ class DestinationProbe:
 
     def _call(self, fn: Callable[[], Any], doing: str = "uploading") -> Any:
         """Run one request; a transient failure gets one more try, then every failure is the user's line."""
-        from planner.destination import is_transient, map_azure_error
+        from planner.azure import is_transient, map_azure_error
 
         for attempt in (1, 2):
             try:
@@ -598,7 +590,7 @@ class DestinationProbe:
 
     def _may_delete(self, client: Any, name: str) -> bool:
         """Delete `name`: True when that worked, False when the URL lacks delete permission."""
-        from planner.destination import error_code, is_transient, map_azure_error
+        from planner.azure import error_code, is_transient, map_azure_error
 
         for attempt in (1, 2):
             try:
@@ -667,11 +659,9 @@ class DestinationProbe:
                 pass
 
     def _precheck(self) -> None:
-        from datetime import timezone
+        from planner.azure import preflight
 
-        if self.sas.expiry is not None and self.sas.expiry <= self.clock.now().astimezone(timezone.utc):
-            when = self.sas.expiry.strftime("%Y-%m-%d %H:%M UTC")
-            raise SasProblem(f"This URL expired on {when}.", hint="Ask the MegaDetector team for a new URL.")
+        preflight(self.sas, self.clock.now(), write=False)
 
     def _warm_up(self, client: Any, t0: float, until: float, report: ProgressFn) -> tuple[list[float], float | None]:
         """Open the connection, decide how to clean up, time small requests, guess the link's speed."""

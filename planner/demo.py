@@ -33,7 +33,7 @@ class DemoResult:
 
 def run_demo(workdir: Path, reports: Path, *, files: int = 160, cap_mbps: float = 40.0,
              say: Callable[[str], None] = print) -> DemoResult:
-    from planner.destination import check
+    from planner.azure import check
     from planner.emulator import Azurite
     from planner.report import write_job_report
     from planner.sample import generate_sample_set

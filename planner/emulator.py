@@ -273,9 +273,9 @@ class Azurite:
 
     def service_client(self, **kw: object):  # -> azure.storage.blob.BlobServiceClient
         """A BlobServiceClient with the account key (full rights), for setting up test beds."""
-        from azure.storage.blob import BlobServiceClient
+        from planner.azure.admin import service_client
 
-        return BlobServiceClient.from_connection_string(self.connection_string, **kw)
+        return service_client(self.connection_string, **kw)
 
     def create_container(
         self,
@@ -287,21 +287,11 @@ class Azurite:
         Permission is a string such as "racwdl"; expiry a datetime or a timedelta from now (may be
         negative, for an already expired policy). Returns the name.
         """
-        from azure.storage.blob import AccessPolicy, ContainerSasPermissions
+        from planner.azure.admin import create_container
 
-        client = self.service_client().get_container_client(name)
-        client.create_container()
-        if policies:
-            now = datetime.now(timezone.utc)
-            identifiers = {
-                pid: AccessPolicy(
-                    permission=ContainerSasPermissions.from_string(perm),
-                    expiry=_as_utc_expiry(expiry, now),
-                    start=now - timedelta(minutes=15),  # tolerate clock skew, like real SAS tools do
-                )
-                for pid, (perm, expiry) in policies.items()
-            }
-            client.set_container_access_policy(signed_identifiers=identifiers)
+        now = datetime.now(timezone.utc)
+        create_container(self.connection_string, name,
+                         {pid: (perm, _as_utc_expiry(expiry, now)) for pid, (perm, expiry) in (policies or {}).items()})
         return name
 
     def container_sas_url(
@@ -320,19 +310,10 @@ class Azurite:
         permission and expiry are then ignored, the stored policy decides.
         prefix, if given, is appended as a folder path after the container.
         """
-        from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+        from planner.azure.admin import container_sas
 
-        if policy_id is not None:
-            token = generate_container_sas(DEV_ACCOUNT, container, account_key=DEV_KEY, policy_id=policy_id)
-        else:
-            token = generate_container_sas(
-                DEV_ACCOUNT,
-                container,
-                account_key=DEV_KEY,
-                permission=ContainerSasPermissions.from_string(permission),
-                expiry=_as_utc_expiry(expiry),
-                start=datetime.now(timezone.utc) - timedelta(minutes=15),
-            )
+        token = container_sas(DEV_ACCOUNT, DEV_KEY, container, permission=permission,
+                              expiry=_as_utc_expiry(expiry), policy_id=policy_id)
         path = quote(container)
         prefix = prefix.strip("/")
         if prefix:

@@ -156,8 +156,8 @@ def auto_workers(bits_per_second: float | None, rtt_ms: float | None, mean_file_
     Each request spends about two round trips (request + acknowledgement) not sending; while one
     waits, others must be sending. N = 1 + bandwidth x 2 RTT / request size, doubled for variance,
     clamped to [2, 32] and, on slow links, to what keeps each request short (no AzCopy-style timeouts).
-    The uploader starts from this figure (planner.upload keeps a copy until the transfer package
-    imports it from here).
+    The uploader starts from this figure (planner.transfer.concurrency keeps a copy until it imports
+    this one: the model is the layer below the transfer engine).
     """
     if not bits_per_second or bits_per_second <= 0:
         return 4

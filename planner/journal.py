@@ -636,3 +636,6 @@ def last_rate(account_url: str, container: str, home: Path | None = None) -> tup
     if not entry:
         return None
     return float(entry["bits_per_second"]), str(entry.get("method", "upload"))
+
+
+journal_error = _journal_error  # the public name (the uploader and the drive copy use it)

@@ -152,6 +152,16 @@ class FileEntry:
 ProblemFn = Callable[[str, str], None]
 
 
+# Problems that are a rule, not a failure: the entry was looked at and deliberately not walked or sent.
+_BY_RULE = ("folder already visited (a link loop)", "not a regular file (device, pipe or socket)",
+            "symbolic link pointing outside the folder", "broken symbolic link")
+
+
+def is_read_failure(reason: str) -> bool:
+    """True when a scan problem means data in the set could not be read (it must not pass silently)."""
+    return not reason.startswith(_BY_RULE)
+
+
 def _reason(e: OSError) -> str:
     if isinstance(e, PermissionError):
         return "permission denied"

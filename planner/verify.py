@@ -14,6 +14,7 @@ from typing import Sequence
 from planner.errors import SasProblem
 from planner.journal import Journal, blob_name_for, clean_prefix, job_id_for, journal_home
 from planner.sas import SasUrl
+from planner.storage import BlobStore, RemoteBlob, StoreError
 
 
 @dataclass
@@ -42,12 +43,9 @@ class VerifyResult:
 
 def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = False,
            include: Sequence[str] = (), exclude: Sequence[str] = (), home: Path | None = None,
-           keep: int = 1000) -> VerifyResult:
-    from azure.core.exceptions import HttpResponseError
-
-    from planner.destination import container_client, map_azure_error
+           keep: int = 1000, store: BlobStore | None = None) -> VerifyResult:
     from planner.scan import iter_files, source_folder
-    from planner.upload import Selector, md5_file
+    from planner.transfer import Selector, md5_file
 
     source = source_folder(source)
     if sas.can("l") is False:
@@ -57,21 +55,7 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
     full_prefix = clean_prefix(sas.prefix, prefix)
     selector = Selector(images_only, include, exclude)
     known_md5 = _journal_md5s(source, sas, full_prefix, home)
-
-    container = container_client(sas)
-    remote: dict[str, tuple[int, str | None]] = {}
-    try:
-        for b in container.list_blobs(name_starts_with=f"{full_prefix}/" if full_prefix else None):
-            md5 = b.content_settings.content_md5 if b.content_settings else None
-            remote[b.name] = (int(b.size or 0), bytes(md5).hex() if md5 else None)
-    except HttpResponseError as e:
-        if str(getattr(e, "error_code", "")) == "AuthorizationPermissionMismatch":
-            raise SasProblem("Checking needs a URL that can list the container, and this one cannot.",
-                             hint="Ask the MegaDetector team to check on their side, or for a URL with list "
-                                  "permission.") from None
-        raise map_azure_error(e, sas) from None
-    except Exception as e:
-        raise map_azure_error(e, sas) from None
+    remote = _listing(store, sas, full_prefix)
 
     result = VerifyResult(destination="/".join(p for p in (sas.account_name, sas.container, full_prefix) if p))
     for e in iter_files(source, on_problem=lambda *a: None):
@@ -86,22 +70,43 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
         problem = None
         if there is None:
             problem = "missing"
-        elif there[0] != e.size:
+        elif there.size != e.size:
             problem = "size differs"
-        elif there[1] is None:
+        elif there.md5 is None:
             result.md5_not_stored += 1
         else:
             local = known_md5.get((e.rel_path, e.size, e.mtime_ns)) or md5_file(e.path)
-            if local != there[1]:
+            if local != there.md5:
                 problem = "MD5 differs"
         if problem:
             result.differences_total += 1
             if len(result.differences) < keep:
                 result.differences.append(Difference(e.rel_path, name, problem, e.size,
-                                                     there[0] if there else None))
+                                                     there.size if there else None))
         else:
             result.files_matched += 1
     return result
+
+
+def _listing(store: BlobStore | None, sas: SasUrl, prefix: str) -> dict[str, RemoteBlob]:
+    from planner.transfer import list_remote
+
+    own = store is None
+    if store is None:
+        from planner.azure import AzureBlobStore
+
+        store = AzureBlobStore(sas)
+    try:
+        return list_remote(store, f"{prefix}/" if prefix else "", need_list=True)
+    except StoreError as e:
+        if e.kind == "sas" and e.code == "AuthorizationPermissionMismatch":
+            raise SasProblem("Checking needs a URL that can list the container, and this one cannot.",
+                             hint="Ask the MegaDetector team to check on their side, or for a URL with list "
+                                  "permission.") from None
+        raise e.error from None
+    finally:
+        if own:
+            store.close()
 
 
 def _journal_md5s(source: Path, sas: SasUrl, prefix: str, home: Path | None) -> dict[tuple[str, int, int], str]:

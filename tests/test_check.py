@@ -19,7 +19,7 @@ import pytest
 from planner.cli import main
 from planner.cli.output import to_jsonable
 from planner.clock import FakeClock
-from planner.destination import MARKER_DIR, MARKER_FILE, check, is_transient, map_azure_error
+from planner.azure import MARKER_DIR, MARKER_FILE, check, is_transient, map_azure_error
 from planner.emulator import Azurite
 from planner.errors import ExitCode, NetworkUnreachable, PartialFailure, SasProblem
 from planner.sas import parse_sas_url
@@ -286,7 +286,7 @@ def test_expired_and_unreachable_blames_the_url(azurite: Azurite, container: str
 def _http_error(azurite: Azurite, container: str, **sas_kw: object) -> BaseException:
     from azure.core.exceptions import HttpResponseError
 
-    from planner.destination import container_client
+    from planner.azure import container_client
 
     client = container_client(parse_sas_url(azurite.container_sas_url(container, **sas_kw)))
     with pytest.raises(HttpResponseError) as e:
@@ -313,7 +313,7 @@ def test_per_file_errors_do_not_stop_an_upload(azurite: Azurite, container: str)
     from azure.core.exceptions import HttpResponseError
     from azure.storage.blob import ContentSettings
 
-    from planner.destination import container_client
+    from planner.azure import container_client
 
     sas = parse_sas_url(azurite.container_sas_url(container))
     client = container_client(sas)

@@ -1,7 +1,7 @@
 """The source changes under the uploader: files vanish, shrink, grow or become unreadable while being
 read, a folder appears mid-job, the whole drive is unplugged. Every case: a clear reason per file, no
 crash, and the next run finishes the job. Mutations are made by a hook on the uploader's own read
-(planner.upload._read_exact), so they land exactly mid-read; we run as root, so "unreadable" is a
+(planner.upload.read_exact), so they land exactly mid-read; we run as root, so "unreadable" is a
 PermissionError injected into the uploader's open()."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from faultproxy import assert_all_there, blobs, camera_files, integrity_ok, journal_rows, make_tree
 
-import planner.upload as upload
+import planner.transfer.files as source_files
+import planner.transfer.sender as upload
 from planner.errors import BadInput
 from planner.sas import parse_sas_url
 from planner.upload import UploadOptions, run
@@ -29,7 +30,7 @@ def _reasons(journal_path: str) -> dict[str, tuple[str, str | None]]:
 
 def _hook_reads(monkeypatch, root: Path, on_read: dict[str, callable]) -> list[str]:
     """Call on_read[rel](path, phase) once, 'before' and 'after' the uploader reads that file."""
-    real = upload._read_exact
+    real = upload.read_exact
     fired: list[str] = []
 
     def hooked(f, n):
@@ -43,7 +44,7 @@ def _hook_reads(monkeypatch, root: Path, on_read: dict[str, callable]) -> list[s
             fired.append(rel)
         return data
 
-    monkeypatch.setattr(upload, "_read_exact", hooked)
+    monkeypatch.setattr(upload, "read_exact", hooked)
     return fired
 
 
@@ -75,14 +76,14 @@ def test_files_that_vanish_shrink_grow_or_turn_unreadable_mid_read(azurite, cont
 
     fired = _hook_reads(monkeypatch, root, {vanish: do_vanish, shrink: do_shrink, grow: do_grow,
                                             names[0]: do_new_folder})
-    real_open = open
+    real_open = source_files.open_fd
 
-    def guarded_open(file, *a, **kw):
+    def guarded_open(file):
         if Path(file) == root.joinpath(*locked.split("/")):
             raise PermissionError(13, "Permission denied", str(file))
-        return real_open(file, *a, **kw)
+        return real_open(file)
 
-    monkeypatch.setattr(upload, "open", guarded_open, raising=False)
+    monkeypatch.setattr(source_files, "open_fd", guarded_open)
     url = azurite.container_sas_url(container)
     res, _ = run(_opts(root, url, tmp_path / "home"))
     assert sorted(fired) == sorted([vanish, shrink, grow, names[0]])
@@ -99,7 +100,7 @@ def test_files_that_vanish_shrink_grow_or_turn_unreadable_mid_read(azurite, cont
     assert appeared.exists() and "site9/cam0/IMG_9999.JPG" not in blobs(azurite, container)
 
     # next run: the folder that appeared is picked up, the unreadable file is readable again
-    monkeypatch.setattr(upload, "open", real_open, raising=False)
+    monkeypatch.setattr(source_files, "open_fd", real_open)
     before = blobs(azurite, container)
     res2, plan2 = run(_opts(root, url, tmp_path / "home"))
     assert plan2.files_to_send == 2  # the new file and the one that could not be read

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from planner.destination import container_client, error_code, is_transient
+from planner.azure import container_client, error_code, is_transient
 from planner.sas import parse_sas_url
 from faultproxy import FaultProxy
 

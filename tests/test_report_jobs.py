@@ -78,14 +78,16 @@ def test_report_of_a_finished_job(azurite, container, tmp_path):
 def test_report_of_a_job_with_failures(azurite, container, tmp_path, monkeypatch):
     make(tmp_path / "src", 6)
     bad = tmp_path / "src" / "site0" / "IMG_0000.JPG"
-    real_open = open
+    import planner.transfer.files as source_files
 
-    def fake_open(path, *a, **kw):  # root can read anything: make one file unreadable the only way we can
+    real_open = source_files.open_fd
+
+    def fake_open(path):  # root can read anything: make one file unreadable the only way we can
         if Path(path) == bad:
             raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, *a, **kw)
+        return real_open(path)
 
-    monkeypatch.setattr("builtins.open", fake_open)
+    monkeypatch.setattr(source_files, "open_fd", fake_open)
     url = azurite.container_sas_url(container)
     res, _ = run(UploadOptions(source=tmp_path / "src", sas=parse_sas_url(url), home=tmp_path / "h"))
     monkeypatch.undo()

@@ -80,7 +80,7 @@ def test_the_signature_never_appears_in_any_output_or_file(azurite, container, s
     monkeypatch.setattr("sys.stdin", io.StringIO(url + "\n"))
     codes.append(main(["upload", str(root), "-", "--allow-sleep"]))
     # an unexpected error whose text carries the URL: --debug shows the traceback, redacted
-    import planner.destination as destination
+    import planner.azure as destination
 
     def boom(sas, *a, **kw):
         raise RuntimeError(f"something broke talking to {sas.container_url}")

@@ -26,7 +26,7 @@ def check_command(
                                                           "from input, or leave it out and set MDPLAN_SAS."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> int:
-    from planner.destination import check
+    from planner.azure import check
     from planner.sas import resolve_sas_argument
 
     sas_url = resolve_sas_argument(sas)

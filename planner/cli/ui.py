@@ -74,8 +74,8 @@ class RichUploadUI:
             info = f"{snap.files_done:,}/{files_total:,} files  {format_rate(snap.average_bps)}  ETA {eta}"
         if failed:
             info += f"  failed {failed}"
-        if waiting:
-            info = "waiting for network (retrying by itself)  " + info
+        if waiting:  # the engine's words ("link down since 14:02, retrying by itself") when it gives them
+            info = (waiting if isinstance(waiting, str) else "waiting for network (retrying by itself)") + "  " + info
         self._progress.update(self._task, completed=snap.bytes_done, info=info)
 
     def close(self) -> None:

@@ -32,8 +32,9 @@ def test_estimate_is_the_model_only():
 
 
 def test_no_cycle_between_estimate_bandwidth_upload_and_assessment():
-    names = ["estimate", "bandwidth", "upload", "assessment"]
-    graph = {f"planner.{n}": _planner_imports(PLANNER / f"{n}.py") for n in names}
+    names = ["estimate", "bandwidth", "upload", "assessment", "transfer.planning", "transfer.concurrency"]
+    graph = {f"planner.{n}": _planner_imports(PLANNER.joinpath(*n.split(".")).with_suffix(".py")) for n in names}
+    graph["planner.transfer"] = {m for n in names if n.startswith("transfer.") for m in graph[f"planner.{n}"]}
 
     def reaches(start: str, goal: str, seen: set[str]) -> bool:
         for nxt in graph.get(start, ()):
@@ -60,9 +61,9 @@ def test_help_loads_no_heavy_module():
 
 
 def test_the_uploader_starts_from_the_models_worker_count():
-    # planner.upload keeps its own copy until the transfer package imports estimate.auto_workers
+    # planner.transfer.concurrency keeps its own copy until it imports estimate.auto_workers
     from planner.estimate import auto_workers
-    from planner.upload import auto_workers as uploader_workers
+    from planner.transfer.concurrency import auto_workers as uploader_workers
 
     for bps in (None, 0, 1e5, 1e6, 2e7, 1e8, 1e9, 1e10):
         for rtt in (None, 1, 20, 100, 300):

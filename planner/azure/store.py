@@ -1,0 +1,109 @@
+"""`AzureBlobStore`: planner.storage.BlobStore on azure-storage-blob.
+
+Every request goes through `_call`, which turns any failure into a `StoreError` (see
+planner.azure.errors.classify), so nothing above this module ever sees an SDK exception.
+Writes send the transactional MD5 as the Content-MD5 header (the service checks it on arrival) from
+the digest the caller already computed while reading, rather than letting the SDK hash the bytes again.
+"""
+
+from __future__ import annotations
+
+from base64 import b64encode
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from planner.azure.client import container_client
+from planner.azure.errors import classify
+from planner.sas import SasUrl
+from planner.storage import Block, RemoteBlob
+
+T = TypeVar("T")
+
+
+JOB_METADATA = "mdplanjob"  # Azure metadata names must be C# identifiers
+
+
+def _metadata(job: str | None) -> dict[str, str] | None:
+    return {JOB_METADATA: job} if job else None
+
+
+def _md5_header(md5: bytes) -> dict[str, str]:
+    return {"Content-MD5": b64encode(md5).decode()}
+
+
+class AzureBlobStore:
+    """One container, reached through one SDK client with `pool` connections kept open."""
+
+    def __init__(self, sas: SasUrl, *, pool: int = 8, client: Any = None, **client_kw: Any) -> None:
+        self.sas = sas
+        self._client = client if client is not None else container_client(sas, pool=pool, **client_kw)
+
+    def _call(self, fn: Callable[[], T], doing: str) -> T:
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - every SDK/transport failure becomes a StoreError
+            raise classify(exc, self.sas, doing=doing) from None
+
+    def list_blobs(self, prefix: str) -> Iterator[RemoteBlob]:
+        pages = self._call(lambda: self._client.list_blobs(name_starts_with=prefix or None,
+                                                           include=["metadata"]).by_page(),
+                           "listing the container")
+        while True:
+            page = self._call(lambda: next(pages, None), "listing the container")
+            if page is None:
+                return
+            for b in self._call(lambda: list(page), "listing the container"):
+                md5 = b.content_settings.content_md5 if b.content_settings else None
+                yield RemoteBlob(b.name, int(b.size or 0), bytes(md5).hex() if md5 else None,
+                                 (b.metadata or {}).get(JOB_METADATA))
+
+    def put_blob(self, name: str, data: bytes, *, content_md5: bytes, content_type: str, overwrite: bool,
+                 job: str | None = None) -> None:
+        from azure.storage.blob import ContentSettings
+
+        cond: dict[str, Any] = {} if overwrite else {"if_none_match": "*"}
+        settings = ContentSettings(content_type=content_type, content_md5=content_md5)
+        self._call(lambda: self._client.get_blob_client(name).upload_blob(
+            data, overwrite=overwrite, length=len(data), content_settings=settings, max_concurrency=1,
+            metadata=_metadata(job), headers=_md5_header(content_md5), **cond), "uploading")
+
+    def stage_block(self, name: str, block_id: str, data: bytes, *, md5: bytes) -> None:
+        self._call(lambda: self._client.get_blob_client(name).stage_block(
+            block_id, data, length=len(data), headers=_md5_header(md5)), "uploading")
+
+    def staged_blocks(self, name: str) -> list[Block]:
+        _committed, uncommitted = self._call(
+            lambda: self._client.get_blob_client(name).get_block_list("uncommitted"), "reading files back")
+        return [Block(b.id, int(b.size)) for b in uncommitted]
+
+    def committed_blocks(self, name: str) -> list[Block]:
+        committed, _uncommitted = self._call(
+            lambda: self._client.get_blob_client(name).get_block_list("committed"), "reading files back")
+        return [Block(b.id, int(b.size)) for b in committed]
+
+    def commit_blocks(self, name: str, block_ids: Sequence[str], *, content_md5: bytes, content_type: str,
+                      overwrite: bool, job: str | None = None) -> None:
+        from azure.storage.blob import BlobBlock, ContentSettings
+
+        cond: dict[str, Any] = {} if overwrite else {"if_none_match": "*"}
+        blob = self._client.get_blob_client(name)
+        settings = ContentSettings(content_type=content_type, content_md5=content_md5)
+        self._call(lambda: blob.commit_block_list([BlobBlock(block_id=i) for i in block_ids],
+                                                  content_settings=settings, metadata=_metadata(job), **cond),
+                   "uploading")
+
+    def properties(self, name: str) -> RemoteBlob:
+        p = self._call(lambda: self._client.get_blob_client(name).get_blob_properties(), "reading files back")
+        md5 = p.content_settings.content_md5 if p.content_settings else None
+        return RemoteBlob(name, int(p.size or 0), bytes(md5).hex() if md5 else None,
+                          (p.metadata or {}).get(JOB_METADATA))
+
+    def download_range(self, name: str, offset: int, length: int) -> bytes:
+        return self._call(lambda: self._client.download_blob(name, offset=offset, length=length).readall(),
+                          "reading files back")
+
+    def delete_blob(self, name: str) -> None:
+        self._call(lambda: self._client.delete_blob(name), "deleting the test file")
+
+    def close(self) -> None:
+        self._client.close()

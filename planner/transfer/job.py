@@ -1,0 +1,268 @@
+"""One run of an upload job: scan into the journal, plan, then transfer with workers and a coordinator.
+
+  scan the folder into the journal -> plan (what, how much, ETA) -> list what is there -> send -> outcome
+
+The pieces are elsewhere (selection, concurrency, sender, coordinator); this module wires them, owns
+the threads, and is where the store, the clock and randomness come in (`run(..., store=..., clock=...)`),
+so the whole engine runs against planner.memory_store under a fake clock in tests.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from planner.clock import Clock, SystemClock
+from planner.errors import BadInput, ExitCode, Interrupted
+from planner.journal import FileRow, Journal, State, clean_prefix, journal_error, last_rate, last_rtt_ms, remember_rate
+from planner.retry import Backoff, NetworkWait
+from planner.sas import SasUrl, redact
+from planner.storage import BlobStore, RemoteBlob, StoreError
+from planner.telemetry import Telemetry
+from planner.transfer.concurrency import MAX_WORKERS, Tuner, WorkerGate, auto_workers
+from planner.transfer.coordinator import Coordinator
+from planner.transfer.messages import Kind, Msg
+from planner.transfer.options import (SINGLE_PUT_MAX, Plan, QuietUI, StopFlag, UploadOptions, UploadResult,
+                                      UploadUI, resume_command)
+from planner.transfer.planning import build_timetable, clashes, make_plan
+from planner.transfer.selection import Selector, scan_into_journal
+from planner.transfer.sender import Link, SendPolicy, Sender
+
+
+def prepare(opts: UploadOptions, ui: UploadUI, clock: Clock | None = None) -> tuple[Journal, Plan]:
+    """Scan into the journal and build the plan. The caller closes the journal."""
+    from planner.scan import source_folder
+
+    source = source_folder(opts.source)
+    sas = opts.sas
+    prefix = clean_prefix(sas.prefix, opts.prefix)
+    selector = Selector(opts.images_only, opts.include, opts.exclude)
+    timetable = build_timetable(opts.cap_mbps, opts.bwlimit)
+    journal = Journal.open(source, sas.account_url, sas.account_name, sas.container, prefix, home=opts.home)
+    try:
+        resumed = journal.scan_complete or bool(journal.runs())
+        journal.begin_run(workers=str(opts.workers or "auto"), cap=timetable.describe() if timetable else None)
+        journal.set_options({"images_only": opts.images_only, "include": list(opts.include),
+                             "exclude": list(opts.exclude), "overwrite": opts.overwrite,
+                             "cap": str(timetable) if timetable else None, "resume": resume_command(opts)})
+        journal.set_state("scanning")
+        scan_into_journal(journal, source, selector, prefix, opts.follow_symlinks)
+        journal.reset_for_run()
+        plan = make_plan(journal, opts, timetable, resumed, clock or SystemClock())
+        journal.set_run_plan(files=plan.files_to_send, bytes_=plan.bytes_to_send, predicted_seconds=plan.eta_seconds)
+        return journal, plan
+    except sqlite3.Error as e:  # the journal's disk filled up or went read-only: say where, exit 2
+        journal.close()
+        raise journal_error(journal.path, e) from None
+    except BaseException:
+        journal.close()
+        raise
+
+
+def run(opts: UploadOptions, ui: UploadUI | None = None, *, clock: Clock | None = None,
+        stop: StopFlag | None = None, rng: random.Random | None = None, assume_yes: bool = False,
+        interactive: bool = False, awake: Callable[[], Any] | None = None,
+        store: BlobStore | None = None) -> tuple[UploadResult | None, Plan]:
+    """Plan and, unless dry_run, carry out the upload. Returns (result or None for a dry run, plan).
+
+    `awake`, if given, is a context manager factory held around the transfer itself (the CLI uses it
+    to keep the computer from sleeping only while data is being sent). `store` replaces the Azure
+    container (tests pass a planner.memory_store.MemoryBlobStore).
+    """
+    ui = ui or QuietUI()
+    clock = clock or SystemClock()
+    stop = stop or StopFlag()
+    journal, plan = prepare(opts, ui, clock)
+    try:
+        ui.plan(plan)
+        if opts.dry_run:
+            journal.end_run("planned (dry run)", 0)
+            return None, plan
+        _confirm_drive_advice(plan, ui, journal, assume_yes, interactive)
+        transfer = _Transfer(journal, opts, plan, ui, clock, stop, rng or random.Random(), store)
+        if awake is None:
+            return transfer.run(), plan
+        with awake():
+            return transfer.run(), plan
+    except sqlite3.Error as e:  # the journal's disk filled up or went read-only mid-job: say where, exit 2
+        raise journal_error(journal.path, e) from None
+    finally:
+        journal.close()
+
+
+def _confirm_drive_advice(plan: Plan, ui: UploadUI, journal: Journal, assume_yes: bool, interactive: bool) -> None:
+    if plan.advice != "drive" or assume_yes:
+        return
+    if not interactive:
+        raise BadInput(
+            "At the measured rate, mailing a drive would be faster than uploading this set. Run "
+            "`mdplan estimate` to see why, or add --yes to upload anyway.")
+    if not ui.confirm("Mailing a drive looks faster at this rate. Upload anyway?"):
+        journal.end_run("not started (user chose not to)", int(ExitCode.INTERRUPTED))
+        raise Interrupted("Not started. Nothing was sent; run the same command again when you are ready.")
+
+
+class _Transfer:
+    """The transfer part of one run: the store, the listing, the workers and the coordinator."""
+
+    def __init__(self, journal: Journal, opts: UploadOptions, plan: Plan, ui: UploadUI, clock: Clock,
+                 stop: StopFlag, rng: random.Random, store: BlobStore | None) -> None:
+        self.journal, self.opts, self.plan, self.ui = journal, opts, plan, ui
+        self.clock, self.stop, self.rng = clock, stop, rng
+        self.timetable = build_timetable(opts.cap_mbps, opts.bwlimit)
+        self.own_store = store is None
+        self.store = store
+
+    def run(self) -> UploadResult:
+        from planner.throttle import Throttle
+
+        opts, sas = self.opts, self.opts.sas
+        if self.store is None:
+            from planner.azure import AzureBlobStore, preflight
+
+            preflight(sas, self.clock.now())
+            self.store = AzureBlobStore(sas, pool=MAX_WORKERS + 4)
+        try:
+            remote = self._remote()
+            self._refuse_clashes(remote)
+            throttle = Throttle(self.timetable, self.clock)
+            return self._send(remote, throttle)
+        finally:
+            if self.own_store:
+                self.store.close()
+
+    def _remote(self) -> dict[str, RemoteBlob]:
+        """What is already in the container, so a re-run after a crash finds instead of re-sends."""
+        opts, sas = self.opts, self.opts.sas
+        if opts.overwrite == "always" or not self.plan.files_to_send or sas.can("l") is False:
+            return {}
+        prefix = clean_prefix(sas.prefix, opts.prefix)
+        return list_remote(self.store, f"{prefix}/" if prefix else "",
+                           Backoff(max_attempts=opts.max_attempts, rng=self.rng, clock=self.clock))
+
+    def _refuse_clashes(self, remote: dict[str, RemoteBlob]) -> None:
+        if self.opts.overwrite != "if-different" or not remote:
+            return
+        found = clashes(self.journal, remote, self.plan.job_id)
+        if found:
+            self.journal.end_run("not started: names already used in the container", int(ExitCode.BAD_INPUT))
+            raise BadInput(found)
+
+    def _send(self, remote: dict[str, RemoteBlob], throttle: Any) -> UploadResult:
+        opts, clock, plan = self.opts, self.clock, self.plan
+        self.stop.transferring = True
+        self.journal.event("run", f"run {self.journal.run_id} started", t=clock.now().timestamp())
+        started = clock.monotonic()
+        results: queue.Queue[Msg] = queue.Queue()
+        tasks: queue.Queue[FileRow | None] = queue.Queue()
+        network = NetworkWait(clock, seconds=opts.network_down_after, patience=opts.network_patience)
+        start_workers = opts.workers or auto_workers(plan.rate_bps, last_rtt_ms(opts.sas.account_url,
+                                                                                opts.sas.container, opts.home))
+        max_workers = opts.workers or MAX_WORKERS
+        gate = WorkerGate(start_workers)
+        timetable = self.timetable
+
+        def chunk_size() -> int:
+            return min(SINGLE_PUT_MAX, throttle.chunk_size()) if timetable is not None else SINGLE_PUT_MAX
+
+        link = Link(throttle, clock, network, Backoff(max_attempts=opts.max_attempts, rng=self.rng, clock=clock),
+                    chunk_size)
+        policy = SendPolicy(opts.overwrite, opts.sas.can("r") is not False, opts.max_attempts, plan.job_id)
+        sender = Sender(self.store, Path(opts.source), link=link, policy=policy, remote=remote, results=results,
+                        stop=self.stop)
+        coordinator = Coordinator(
+            self.journal, plan, tasks=tasks, results=results, gate=gate,
+            tuner=None if opts.workers else Tuner(start_workers, max_workers), network=network,
+            telemetry=Telemetry(clock, clock.now().timestamp()), clock=clock, stop=self.stop, ui=self.ui,
+            max_attempts=opts.max_attempts, cap_at=_cap_at(timetable), eta_fn=_eta_fn(timetable, clock))
+        workers = _Workers(max_workers, tasks, results, gate, sender, self.stop)
+        try:
+            coordinator.run()
+        finally:
+            workers.quit()
+            coordinator.close()
+        telemetry = coordinator.telemetry
+        if telemetry.average_bps() > 0 and coordinator.t.sent_bytes > 1_000_000:
+            remember_rate(opts.sas.account_url, opts.sas.container, telemetry.average_bps(), "upload", opts.home)
+        return coordinator.finish(clock.monotonic() - started, resume_command(opts))
+
+
+def _cap_at(timetable: Any) -> Callable[[Any], float | None] | None:
+    if timetable is None:
+        return None
+
+    def cap(now: Any) -> float | None:
+        rate = timetable.rate_at(now)
+        return rate * 8 if rate is not None else None
+    return cap
+
+
+def _eta_fn(timetable: Any, clock: Clock) -> Callable[[int, float], float] | None:
+    if timetable is None:
+        return None
+    from planner.throttle import eta_seconds
+
+    return lambda b, r: eta_seconds(b, r, timetable, clock.now())
+
+
+class _Workers:
+    """The worker threads: take a file, pass the gate, send it, report; never lose a file to a bug."""
+
+    def __init__(self, n: int, tasks: "queue.Queue[FileRow | None]", results: "queue.Queue[Msg]",
+                 gate: WorkerGate, sender: Sender, stop: StopFlag) -> None:
+        self.tasks, self.results, self.gate, self.sender, self.stop = tasks, results, gate, sender, stop
+        self._quit = threading.Event()
+        self.threads = [threading.Thread(target=self._work, name=f"mdplan-upload-{i}", daemon=True)
+                        for i in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def _work(self) -> None:
+        while not self._quit.is_set():
+            try:
+                row = self.tasks.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if row is None:
+                return
+            if not self.gate.enter(self.stop.hard):
+                self.results.put(Msg(Kind.RELEASED, row.id))
+                continue
+            try:
+                self.sender.send(row)
+            except BaseException as e:  # never lose a file to a bug in a worker
+                self.results.put(Msg(Kind.FAIL, row.id, attempts=1, text=f"internal error: {redact(e)}"))
+            finally:
+                self.gate.leave()
+
+    def quit(self) -> None:
+        self._quit.set()
+        for _ in self.threads:
+            self.tasks.put(None)
+
+
+def list_remote(store: BlobStore, prefix: str, backoff: Backoff | None = None, *,
+                need_list: bool = False) -> dict[str, RemoteBlob]:
+    """Blobs already under the prefix by name. Empty when the URL may not list (unless `need_list`:
+    then the StoreError is raised as it is).
+
+    Transient failures (503, reset, timeout) are retried with `backoff` like any upload request: one
+    busy answer to the first request of a run must not end the job."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return {b.name: b for b in store.list_blobs(prefix)}
+        except StoreError as e:
+            if need_list:
+                raise
+            if e.kind == "sas" and e.code == "AuthorizationPermissionMismatch":
+                return {}  # a write-only intake URL: rely on the journal, never fail for lack of list permission
+            if backoff is None or not e.retryable or not backoff.should_retry(attempt):
+                raise e.error from None
+            backoff.sleep(attempt)

@@ -1,0 +1,111 @@
+"""The plan of one run (what, how much, how long, the advice) and the checks made before sending."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from planner.clock import Clock
+from planner.errors import BadInput
+from planner.journal import Journal, State, last_rate
+from planner.storage import RemoteBlob
+from planner.transfer.options import Plan, UploadOptions
+
+CLASH_EXAMPLES = 5
+
+
+def build_timetable(cap_mbps: float | None, bwlimit: str | None) -> Any:
+    """One Timetable from AzCopy's --cap-mbps or rclone's --bwlimit (not both)."""
+    from planner.throttle import Timetable
+
+    if cap_mbps is not None and bwlimit is not None:
+        raise BadInput("Give either --cap-mbps or --bwlimit, not both.")
+    if cap_mbps is not None:
+        if not (cap_mbps > 0) or cap_mbps != cap_mbps or cap_mbps == float("inf"):
+            raise BadInput("--cap-mbps takes a number of megabits per second above zero, such as 20.")
+        return Timetable.from_cap_mbps(cap_mbps)
+    if bwlimit is not None:
+        return Timetable.parse(bwlimit)
+    return None
+
+
+def make_plan(journal: Journal, opts: UploadOptions, timetable: Any, resumed: bool, clock: Clock) -> Plan:
+    c = journal.counts()
+    info = journal.info()
+    to_send_files = c.n(State.PENDING) + c.n(State.UPLOADING)
+    to_send_bytes = c.b(State.PENDING) + c.b(State.UPLOADING)
+    hint = last_rate(opts.sas.account_url, opts.sas.container, opts.home)
+    rate = hint[0] if hint else None
+    eta = None
+    if rate:
+        eta = _eta(to_send_bytes, rate / 8, timetable, clock)
+    advice, reasons = None, []
+    if rate and to_send_bytes:
+        try:
+            advice, reasons = _advice(to_send_files, to_send_bytes, rate)
+        except Exception:  # advice is a courtesy; the plan stands without it
+            advice, reasons = None, []
+    expiry = opts.sas.expiry
+    expires_first = False
+    if expiry is not None and eta is not None:
+        expires_first = expiry.timestamp() < clock.now().timestamp() + eta
+    return Plan(
+        job_id=info.job_id, journal_path=journal.path, source=str(Path(opts.source).resolve()),
+        destination=info.destination, files_to_send=to_send_files, bytes_to_send=to_send_bytes,
+        files_done_before=c.n(State.DONE), bytes_done_before=c.b(State.DONE),
+        excluded={k: (v, c.excluded_bytes.get(k, 0)) for k, v in c.excluded_files.items()},
+        conflicts=c.n(State.CONFLICT), scan_problems=journal.problems(), resumed=resumed,
+        rate_bps=rate, rate_source=hint[1] if hint else None, eta_seconds=eta,
+        cap=timetable.describe() if timetable else None, sas_expiry=expiry, expires_before_finish=expires_first,
+        advice=advice, advice_reasons=reasons,
+    )
+
+
+def _eta(remaining_bytes: int, link_bytes_per_s: float, timetable: Any, clock: Clock) -> float:
+    if timetable is None:
+        return remaining_bytes / link_bytes_per_s
+    from planner.throttle import eta_seconds
+
+    return eta_seconds(remaining_bytes, link_bytes_per_s, timetable, clock.now())
+
+
+def _advice(files: int, nbytes: int, bits_per_second: float) -> tuple[str | None, list[str]]:
+    """The estimate model's verdict for what is left at this rate (upload vs mail a drive)."""
+    from planner import estimate
+
+    rec = estimate.advise(files=files, nbytes=nbytes, bits_per_second=bits_per_second)
+    return rec.recommendation, list(rec.reasons)
+
+
+def clashes(journal: Journal, remote: dict[str, RemoteBlob], job_id: str) -> str | None:
+    """The message refusing to start when files to send would replace blobs this job did not put there.
+
+    Only sizes are compared here (the listing has them, no file is read): a same-sized blob is checked
+    by MD5 when the file is sent, and left alone (reported) if it differs."""
+    found: list[str] = []
+    total = 0
+    for row in journal.iter_selected(State.PENDING):
+        there = remote.get(row.blob_name)
+        if there is None or there.job == job_id or there.size == row.size:
+            continue
+        total += 1
+        if len(found) < CLASH_EXAMPLES:
+            found.append(row.blob_name)
+    if not total:
+        return None
+    info = journal.info()
+    suggestion = suggest_prefix(Path(info.source))
+    return (f"{total:,} file(s) would replace different files of the same name already in the container, which "
+            f"this job did not put there (for example: {', '.join(found)}). Nothing was sent. To keep both, "
+            f"upload this folder into a folder of its own: add --prefix {suggestion} (ask the team which name "
+            "they want); to replace them, add --overwrite always.")
+
+
+def suggest_prefix(source: Path) -> str:
+    """A folder name for --prefix from the source folder's name (or the drive, for a drive's root)."""
+    name = source.name or source.drive.rstrip(":\\/") or source.anchor
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "drive"
+    if not source.name:
+        clean = f"drive-{clean}"
+    return clean
