@@ -199,10 +199,10 @@ def upload_seconds_at(nbytes: int, files: int, settings: EstimateSettings, bits_
                       method: Method = "manual") -> float:
     """Calendar seconds to upload at a given rate (for what-if tables and the crossover chart)."""
     total, _, _ = upload_seconds(nbytes, files, BandwidthFigure(bits_per_second, method), settings)
-    return with_cap(total, nbytes, settings)[0]
+    return with_monthly_cap(total, nbytes, settings)[0]
 
 
-def with_cap(seconds: float, nbytes: int, settings: EstimateSettings) -> tuple[float, float | None]:
+def with_monthly_cap(seconds: float, nbytes: int, settings: EstimateSettings) -> tuple[float, float | None]:
     """(calendar seconds, months) once a monthly data cap spreads `seconds` of upload over months.
 
     Months is None without a cap; with a cap that the job fits into, the seconds are unchanged.
@@ -233,7 +233,7 @@ def estimate(nbytes: int, files: int, bw: BandwidthFigure, settings: EstimateSet
     """
     s = settings or EstimateSettings()
     total, wire, overhead = upload_seconds(nbytes, files, bw, s, cap, start)
-    up, months = with_cap(total, nbytes, s)
+    up, months = with_monthly_cap(total, nbytes, s)
     drive, copy, drives = drive_route(nbytes, s)
     used = effective_rate(effective_bits_per_second(bw, s), cap, start=start)  # a timetable: a week's average
     capped = cap is not None and not cap.is_unlimited and used < effective_bits_per_second(bw, s)
@@ -246,7 +246,7 @@ def estimate(nbytes: int, files: int, bw: BandwidthFigure, settings: EstimateSet
     for mbps in (10, 50, 100, 1000):
         # same round trip, per-file cost and cap as the figure in hand: only the link's speed changes
         alt = replace(bw, bits_per_second=mbps * 1e6)
-        t = with_cap(upload_seconds(nbytes, files, alt, s, cap, start)[0], nbytes, s)[0]
+        t = with_monthly_cap(upload_seconds(nbytes, files, alt, s, cap, start)[0], nbytes, s)[0]
         what_if.append(WhatIf(mbps * 1e6, t, _decide(t, drive, nbytes, files, "", s, months, False)[0]))
     return Estimate(files=files, bytes=nbytes, bandwidth=bw, upload_seconds=up, transfer_seconds=wire,
                     overhead_seconds=overhead, cap_months=months, drive_seconds=drive, drive_copy_seconds=copy,
@@ -310,5 +310,5 @@ def method_words(method: str) -> str:
 
 
 # The old private names, kept while planner/report.py (being split on another branch) still imports them.
-_with_cap = with_cap
+_with_cap = with_monthly_cap
 _method_words = method_words
