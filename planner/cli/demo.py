@@ -23,7 +23,8 @@ from planner.errors import BadInput
 )
 def demo(
     files: int = typer.Option(160, "--files", min=10, max=20000, help="How many sample files to make."),
-    cap_mbps: float = typer.Option(40.0, "--cap-mbps", help="Speed cap for the demo upload (Mbit/s, as for upload)."),
+    cap_mbps: float = typer.Option(40.0, "--cap-mbps",
+                                   help="Speed cap for the demo upload (Mbit/s, 0.001 to 100,000, as for upload)."),
     workdir: str = typer.Option(".mdplan-demo", "--workdir", help="Folder for the sample set and the demo's job."),
     reports: str = typer.Option("reports", "--reports", help="Folder for the two reports."),
     serve: bool = typer.Option(False, "--serve", help="Only start a practice container and print its URL and a "

@@ -31,7 +31,7 @@ def estimate(
     speedtest: bool = typer.Option(False, "--speedtest", help="Measure with speedtest.net (rough, generic)."),
     seconds: float = typer.Option(None, "--seconds", help="How long to measure, 1 to 30 seconds (default 10)."),
     cap_mbps: float = typer.Option(None, "--cap-mbps", help="The speed cap you will upload with, in Mbit/s "
-                                                            "(as for upload)."),
+                                                            "(0.001 to 100,000, as for upload)."),
     bwlimit: str = typer.Option(None, "--bwlimit", help="The speed cap or timetable you will upload with, in "
                                                         "rclone's syntax (as for upload)."),
     monthly_cap: str = typer.Option(None, "--monthly-cap", help="Your internet data allowance per month, e.g. 1TB "
