@@ -152,6 +152,7 @@ class LabStorage:
         from planner.emulator import Azurite
 
         self.link = link
+        os.environ["MDPLAN_INSECURE_HTTP_HOSTS"] = link.ns_ip  # plain http is refused but for loopback and these
         self.azurite = Azurite.start(host=link.ns_ip, port=10000, location=None,
                                      command_prefix=link.command_prefix)
         self.port = link.expose(10000, target_host=link.ns_ip, stats=stats)

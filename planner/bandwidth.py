@@ -54,7 +54,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from planner.clock import Clock, SystemClock
 from planner.errors import BadInput, MdplanError, NetworkUnreachable, SasProblem
-from planner.sas import SasUrl, redact
+from planner.redact import redact
+from planner.sas import SasUrl
 from planner.units import format_bytes, format_duration, format_rate, parse_rate
 
 if TYPE_CHECKING:

@@ -8,13 +8,21 @@ the emulator. Nothing leaves this machine.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from planner.errors import MdplanError
+from planner.errors import BadInput, MdplanError
+
+SAMPLE_NAME = "sample-camera-traps"
+# Beside each sample folder mdplan makes: what it wrote there (every folder, every file with its size and
+# modification time). A folder is replaced only while it holds exactly that; anything else in it, or no
+# marker at all, means it is someone's, and the demo uses the next free name instead.
+MARKER_SUFFIX = ".mdplan-sample.json"
+_MARKER_KIND = "mdplan demo sample set"
 
 
 @dataclass
@@ -44,9 +52,10 @@ def run_demo(workdir: Path, reports: Path, *, files: int = 160, cap_mbps: float 
     workdir = Path(workdir)
     home = workdir / "home"
     os.environ["MDPLAN_HOME"] = str(home)  # keep the demo's job out of the user's own job list
-    sample = workdir / "sample-camera-traps"
+    sample = prepare_sample_folder(workdir, say)
     say(f"1/6 Making a sample camera-trap set in {sample} ...")
-    made = generate_sample_set(sample, files=files, seed=7, replace=True)
+    made = generate_sample_set(sample, files=files, seed=7)
+    mark_sample_folder(sample)
     say(f"    {made.files} files, {made.bytes / 1e6:.0f} MB, plus {made.litter_files} bits of drive litter.")
 
     say("2/6 Starting a local Azure Blob Storage emulator (Azurite) ...")
@@ -120,8 +129,9 @@ def serve_practice(workdir: Path, *, files: int = 160, say: Callable[[str], None
     from planner.emulator import Azurite
     from planner.sample import generate_sample_set
 
-    sample = Path(workdir) / "sample-camera-traps"
-    made = generate_sample_set(sample, files=files, seed=7, replace=True)
+    sample = prepare_sample_folder(Path(workdir), say)
+    made = generate_sample_set(sample, files=files, seed=7)
+    mark_sample_folder(sample)
     with Azurite.start() as emu:
         container = emu.create_container("your-organization",
                                          policies={"your-organization-rw": ("racwl", timedelta(days=14))})
@@ -148,3 +158,83 @@ def _stop_on_close() -> None:
     for name in ("SIGTERM", "SIGHUP"):
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), interrupt)
+
+
+# ---- the sample folder: never delete what mdplan did not make ---------------------------------------
+
+
+def prepare_sample_folder(workdir: Path, say: Callable[[str], None] = print) -> Path:
+    """A missing or empty folder for the demo's sample set: `sample-camera-traps` when it is missing,
+    empty, or still exactly what mdplan made there (then those files are deleted, and only those);
+    otherwise the next such name (`sample-camera-traps-2`, ...), saying why."""
+    workdir = Path(workdir)
+    for n in range(1, 100):
+        folder = workdir / (SAMPLE_NAME if n == 1 else f"{SAMPLE_NAME}-{n}")
+        if not folder.exists() and not folder.is_symlink():
+            return folder
+        if folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir()):
+            return folder
+        if remove_sample_folder(folder):
+            return folder
+        say(f"    {folder} holds files mdplan did not make, so it is left as it is; using another folder.")
+    raise BadInput(f"Every sample folder name in {workdir} is taken by files mdplan did not make. "
+                   "Give the demo an empty folder with --workdir.")
+
+
+def _marker(folder: Path) -> Path:
+    return folder.with_name(folder.name + MARKER_SUFFIX)
+
+
+def _inventory(folder: Path) -> tuple[list[str], dict[str, list[int]]] | None:
+    """(folders, {file: [size, mtime_ns]}) under `folder`, relative and '/'-separated; None when it
+    holds anything but plain folders and files (a link, a device...)."""
+    dirs: list[str] = []
+    files: dict[str, list[int]] = {}
+    for top, subdirs, names in os.walk(folder, followlinks=False):
+        for name in subdirs + names:
+            path = Path(top, name)
+            rel = path.relative_to(folder).as_posix()
+            st = path.lstat()
+            if path.is_symlink():
+                return None
+            if path.is_dir():
+                dirs.append(rel)
+            elif path.is_file():
+                files[rel] = [st.st_size, st.st_mtime_ns]
+            else:
+                return None
+    return dirs, files
+
+
+def mark_sample_folder(folder: Path) -> None:
+    """Write the marker that lets a later demo replace this folder (and nothing anyone added to it)."""
+    listed = _inventory(folder)
+    assert listed is not None, "a freshly generated sample set holds only folders and files"
+    dirs, files = listed
+    marker = {"kind": _MARKER_KIND, "folders": dirs, "files": files}
+    _marker(folder).write_text(json.dumps(marker), encoding="utf-8")
+
+
+def remove_sample_folder(folder: Path) -> bool:
+    """Delete a sample folder mdplan made, if it still holds exactly what mdplan put there (same names,
+    sizes and times); True when it is gone. Anything else there: False, and nothing is deleted."""
+    try:
+        marker = json.loads(_marker(folder).read_text(encoding="utf-8"))
+        made_dirs, made_files = set(marker["folders"]), {k: list(v) for k, v in marker["files"].items()}
+        if marker.get("kind") != _MARKER_KIND or not folder.is_dir() or folder.is_symlink():
+            return False
+        now = _inventory(folder)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    if now is None or set(now[0]) - made_dirs or any(made_files.get(rel) != stat for rel, stat in now[1].items()):
+        return False
+    try:
+        for rel in now[1]:
+            (folder / rel).unlink()
+        for rel in sorted(now[0], key=lambda r: r.count("/"), reverse=True):
+            (folder / rel).rmdir()  # empty by now; a file someone just added makes this fail, and it stays
+        folder.rmdir()
+        _marker(folder).unlink()
+    except OSError:
+        return False
+    return True

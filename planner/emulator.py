@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
 
+from planner import tether
+
 DEV_ACCOUNT = "devstoreaccount1"
 # The emulator's published, well-known key (the same in every Azurite and in Microsoft's docs).
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -146,6 +148,7 @@ class Azurite:
             popen_kw["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
         else:
             popen_kw["start_new_session"] = True  # own process group: stop() reaches every child
+            popen_kw["preexec_fn"] = tether.before_exec()  # dies with us, even after kill -9 (Linux)
         try:
             proc = subprocess.Popen(  # noqa: S603 - fixed program, our own arguments
                 [*prefix, *args],
@@ -157,6 +160,7 @@ class Azurite:
             )
         except OSError as e:
             raise EmulatorError(f"Could not run {exe.name} ({e.strerror or e}). {INSTALL_HINT}") from e
+        tether.after_start(proc.pid)  # Windows: a job object that ends it when we end
         emu = cls(host=host, port=port, process=proc, location=location)
         _running.add(emu)
         threading.Thread(target=emu._drain, name=f"azurite-{port}-output", daemon=True).start()

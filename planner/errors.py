@@ -2,12 +2,14 @@
 
 Every error the CLI prints is one of these; anything else is a bug and is shown as one line too
 (with the traceback only under --debug). Messages are plain sentences that say what happened and
-what to do next, and never carry a SAS signature (see planner.sas.redact).
+what to do next, and never carry a SAS signature (see planner.redact).
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
+
+from planner.redact import redact
 
 
 class ExitCode(IntEnum):
@@ -25,8 +27,6 @@ class MdplanError(Exception):
     exit_code: ExitCode = ExitCode.BAD_INPUT
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
-        from planner.sas import redact  # late: sas imports nothing heavy, but keep errors importable first
-
         self.message = redact(message)
         self.hint = redact(hint) if hint else None
         super().__init__(self.message)

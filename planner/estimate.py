@@ -307,8 +307,3 @@ def method_words(method: str) -> str:
     """Where a bandwidth figure came from, in the words the terminal, email and report use."""
     return {"destination": "measured to the container", "speedtest": "speed test, rough",
             "manual": "as given", "upload": "seen during an upload"}.get(method, method)
-
-
-# The old private names, kept while planner/report.py (being split on another branch) still imports them.
-_with_cap = with_monthly_cap
-_method_words = method_words

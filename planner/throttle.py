@@ -575,6 +575,8 @@ class Throttle:
                 now = self.clock.monotonic()
                 self._advance(now)
                 wait = self._wait_for(target, now)
+                if self._rate == 0:  # a scheduled pause: banked tokens do not buy a send, the pause must end
+                    wait = max(wait, (self._change_at - now) if self._change_at is not None else math.inf, 1e-3)
             if wait <= 0:
                 return True
             if cancel is not None and cancel.is_set():

@@ -293,7 +293,7 @@ def test_a_chart_that_fails_still_gives_a_report(tmp_path: Path, monkeypatch: py
     def boom(data):
         raise ValueError(f"bad data {SAS_URL}")
 
-    monkeypatch.setattr(report, "throughput_chart", boom)
+    monkeypatch.setattr(report.render, "throughput_chart", boom)  # where the page draws it
     _, html, page = write(tmp_path, upload_data("finished"))
     assert "This chart could not be drawn (ValueError: bad data" in html
     assert FAKE_SIG not in html
@@ -301,18 +301,20 @@ def test_a_chart_that_fails_still_gives_a_report(tmp_path: Path, monkeypatch: py
 
 
 def test_bin_follows_job_length() -> None:
-    assert report._bin_seconds(60) == 1
-    assert report._bin_seconds(2 * 3600) == 30
-    assert report._bin_seconds(3 * 86400) == 1800
+    assert report.bin_seconds(60) == 1
+    assert report.bin_seconds(2 * 3600) == 30
+    assert report.bin_seconds(3 * 86400) == 1800
     for seconds in (10, 500, 3600, 40_000, 10 * 86400):
-        assert seconds / report._bin_seconds(seconds) <= 240
+        assert seconds / report.bin_seconds(seconds) <= 240
 
 
 def test_default_report_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MDPLAN_HOME", str(tmp_path / "home"))
     when = datetime(2024, 5, 3, 14, 2, 7, tzinfo=timezone.utc)
     p = default_report_path("cams-2024", when)
-    assert p == tmp_path / "reports" / "mdplan-cams-2024-20240503-140207.html"
+    # never the current folder (it may be the image set); with MDPLAN_HOME, its reports/ folder
+    assert p == tmp_path / "home" / "reports" / "mdplan-cams-2024-20240503-140207.html"
     assert ":" not in p.name
     assert default_report_path("a/b:c", when, base=tmp_path).name == "mdplan-a-b-c-20240503-140207.html"
 

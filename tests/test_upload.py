@@ -443,7 +443,7 @@ def test_the_end_of_an_upload_names_the_report_and_the_manifest(azurite, contain
     assert p.returncode == 0, p.stderr
     lines = dict(line.split(": ", 1) for line in p.stdout.splitlines() if line.startswith(("Report: ", "Manifest ")))
     html, csv_ = Path(lines["Report"]), Path(lines["Manifest (every file and its state)"])
-    assert html.parent == csv_.parent == tmp_path / "reports" and html.suffix == ".html" and csv_.suffix == ".csv"
+    assert html.parent == csv_.parent == tmp_path / "home" / "reports" and html.suffix == ".html" and csv_.suffix == ".csv"
     assert html.is_file() and csv_.read_text(encoding="utf-8-sig").count(",done,") == 3
 
 

@@ -15,7 +15,8 @@ from planner.azure.errors import error_code, is_auth_failure, is_permission_deni
 from planner.azure.sas_checks import UrlFacts, url_facts
 from planner.clock import Clock, SystemClock
 from planner.errors import ExitCode, MdplanError, NetworkUnreachable, SasProblem
-from planner.sas import SasUrl, redact
+from planner.redact import redact
+from planner.sas import SasUrl
 
 MARKER_DIR = ".mdplan"
 MARKER_FILE = "check-marker.txt"

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from planner.errors import MdplanError, NetworkUnreachable, PartialFailure, SasProblem
-from planner.sas import SasUrl, redact
+from planner.redact import redact
+from planner.sas import SasUrl
 from planner.storage import StoreError
 
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})

@@ -110,7 +110,7 @@ def _failed(as_json: bool, message: str, hint: str | None, code: int, *, bug: bo
 
 
 def _usage_error(e: typer.TyperException, as_json: bool) -> int:
-    from planner.sas import redact
+    from planner.redact import redact
 
     hint = f"Run `{e.ctx.command_path} --help` to see how it is used." if getattr(e, "ctx", None) else None
     msg = redact(e.format_message()).rstrip(".") + "."
@@ -121,7 +121,7 @@ def _usage_error(e: typer.TyperException, as_json: bool) -> int:
 def _bug(e: Exception, as_json: bool) -> int:
     import traceback
 
-    from planner.sas import redact
+    from planner.redact import redact
 
     if state.debug:
         note(redact(traceback.format_exc()))

@@ -42,11 +42,9 @@ def estimate(
                                                                 "1 MB/s to 10 GB/s)."),
     drive_size: str = typer.Option(None, "--drive-size", help="Size of one drive (default 4 TB; 1 GB to 100 TB)."),
     images_only: bool = typer.Option(False, "--images-only", help="Count only image files MegaDetector reads."),
-    report_path: str = typer.Option(None, "--report", help="Also write an HTML plan page here, to share."),
+    report_path: str = typer.Option(None, "--report", help="Also write an HTML plan page here (file or folder), to share."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> int:
-    from pathlib import Path
-
     from planner.assessment import assess, email_summary, summarize
     from planner.cli.ui import ProbeStatus, scan_progress
     from planner.estimate import EstimateSettings, with_overrides
@@ -73,7 +71,7 @@ def estimate(
     if report_path:
         from planner.report import plan_report_data, write_plan_report
 
-        files = write_plan_report(plan_report_data(a), Path(report_path))
+        files = write_plan_report(plan_report_data(a), report_path)
     if json_out:
         print_json(summarize(a, str(files) if files else None))
         return 0

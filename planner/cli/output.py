@@ -50,7 +50,7 @@ def to_jsonable(value: Any) -> Any:
     from datetime import datetime
     from pathlib import PurePath
 
-    from planner.sas import redact
+    from planner.redact import redact
 
     if is_dataclass(value) and not isinstance(value, type):
         return {k: to_jsonable(v) for k, v in asdict(value).items()}

@@ -20,16 +20,14 @@ from planner.cli.output import print_json, say
 def report(
     job: str = typer.Argument(None, metavar="JOB", help="Job id (or its first letters) from `mdplan jobs`; "
                                                         "default: the most recent job."),
-    out_path: str = typer.Option(None, "--out", help="Where to write the HTML file (default: reports/)."),
+    out_path: str = typer.Option(None, "--out", help="HTML file or folder (default: Documents/mdplan-reports)."),
     json_out: bool = typer.Option(False, "--json", help="Print the job and the two files written as JSON."),
 ) -> int:
-    from pathlib import Path
-
     from planner.journal import find_job
     from planner.report import write_job_report
 
     info = find_job(options.job_id(job))
-    files = write_job_report(info.path, Path(out_path) if out_path else None)
+    files = write_job_report(info.path, out_path)
     if json_out:
         print_json({"job_id": info.job_id, "source": info.source, "destination": info.destination,
                     "state": info.state, "html": files.html, "csv": files.csv})

@@ -45,7 +45,7 @@ def upload(
     overwrite: str = typer.Option("if-different", "--overwrite",
                                   help="never | if-different | always: what to do with a blob already there."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and stop; send nothing."),
-    report: str = typer.Option(None, "--report", help="Where to write the HTML report (default: reports/)."),
+    report: str = typer.Option(None, "--report", help="HTML report file or folder (default: Documents/mdplan-reports)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON summary at the end."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask before starting, even if a drive looks faster."),
     allow_sleep: bool = typer.Option(False, "--allow-sleep", help="Let the computer sleep during the upload."),
@@ -104,11 +104,11 @@ def _write_upload_report(result, report_path: str | None) -> None:
     """The HTML report and CSV manifest, written after every run (finished, failed or interrupted)."""
     from pathlib import Path
 
+    from planner.redact import redact
     from planner.report import write_job_report
-    from planner.sas import redact
 
     try:
-        files = write_job_report(Path(result.journal_path), Path(report_path) if report_path else None)
+        files = write_job_report(Path(result.journal_path), report_path)
     except Exception as e:  # the upload itself is done and saved; a report problem must not hide that
         note(f"mdplan: the upload is saved, but the report could not be written ({redact(e)}). "
              "Run `mdplan report` to try again.")

@@ -50,15 +50,17 @@ class Coordinator:
                  results: "queue.Queue[Msg]", gate: WorkerGate, tuner: Tuner | None, network: NetworkWait,
                  telemetry: Telemetry, clock: Clock, stop: StopFlag, ui: UploadUI, max_attempts: int,
                  cap_at: Callable[[Any], float | None] | None = None,
-                 eta_fn: Callable[[int, float], float] | None = None) -> None:
+                 eta_fn: Callable[[int, float], float] | None = None,
+                 paused_until: Callable[[], Any] | None = None) -> None:
         self.journal, self.plan, self.tasks, self.results = journal, plan, tasks, results
         self.gate, self.tuner, self.network, self.telemetry = gate, tuner, network, telemetry
         self.clock, self.stop, self.ui, self.max_attempts = clock, stop, ui, max_attempts
-        self.cap_at, self.eta_fn = cap_at, eta_fn
+        self.cap_at, self.eta_fn, self.paused_until = cap_at, eta_fn, paused_until
         self.t = Tally()
         self.remaining_bytes = plan.bytes_to_send
         self.waiting: str | None = None
-        self._pause_started: float | None = None
+        self._told_down = 0  # pauses whose start was told
+        self._told_up = 0  # pauses whose end was told
         self._last_id = 0
         self._exhausted = False
         self._last_commit = clock.monotonic()
@@ -181,22 +183,34 @@ class Coordinator:
             self._last_ui = now
             self.ui.progress(self.telemetry.snapshot(max(0, self.remaining_bytes), eta_fn=self.eta_fn),
                              files_total=self.plan.files_to_send, bytes_total=self.plan.bytes_to_send,
-                             failed=self.t.failed, waiting=self.waiting, workers=self.gate.limit)
+                             failed=self.t.failed, waiting=self.waiting or self._schedule_words(),
+                             workers=self.gate.limit)
+
+    def _schedule_words(self) -> str | None:
+        until = self.paused_until() if self.paused_until is not None else None
+        if until is None:
+            return None
+        return f"paused by the schedule until {until:%H:%M}; nothing is sent until then"
 
     def _pause_bookkeeping(self) -> None:
-        """Network pauses: shown to the user, written to the journal, shaded in the report."""
-        wall = self.clock.now()
-        if self.network.paused and self.waiting is None:
-            self.waiting = f"link down since {wall:%H:%M}, retrying by itself"
-            self._pause_started = wall.timestamp()
-            self.journal.event("pause", "network down", t=wall.timestamp())
-            self.ui.message(f"Link down since {wall:%H:%M}: cannot reach the storage service. mdplan keeps "
-                            "trying and carries on by itself; you do not need to do anything.")
-        elif not self.network.paused and self.waiting is not None:
-            self.waiting = None
-            lasted = wall.timestamp() - (self._pause_started or wall.timestamp())
-            self.journal.event("resume", f"network back after {lasted:.0f} s", t=wall.timestamp())
-            self.ui.message("Network is back; carrying on.")
+        """Network pauses: shown to the user, written to the journal, shaded in the report.
+
+        Read from the outage detector's record rather than sampled, so a pause that began and ended
+        between two ticks (a fast clock, or a short outage) is still told and recorded."""
+        pauses = self.network.pauses
+        for i, pause in enumerate(pauses):
+            if i >= self._told_down:
+                self._told_down = i + 1
+                self.waiting = f"link down since {pause.started_at:%H:%M}, retrying by itself"
+                self.journal.event("pause", "network down", t=pause.started_at.timestamp())
+                self.ui.message(f"Link down since {pause.started_at:%H:%M}: cannot reach the storage service. "
+                                "mdplan keeps trying and carries on by itself; you do not need to do anything.")
+            if pause.ended_at is not None and i >= self._told_up:
+                self._told_up = i + 1
+                self.waiting = None
+                self.journal.event("resume", f"network back after {pause.seconds():.0f} s",
+                                   t=pause.ended_at.timestamp())
+                self.ui.message("Network is back; carrying on.")
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> None:

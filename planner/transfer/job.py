@@ -21,7 +21,8 @@ from planner.clock import Clock, SystemClock
 from planner.errors import BadInput, ExitCode, Interrupted
 from planner.journal import FileRow, Journal, State, clean_prefix, journal_error, last_rate, last_rtt_ms, remember_rate
 from planner.retry import Backoff, NetworkWait
-from planner.sas import SasUrl, redact
+from planner.redact import redact
+from planner.sas import SasUrl
 from planner.storage import BlobStore, RemoteBlob, StoreError
 from planner.telemetry import Telemetry
 from planner.transfer.concurrency import MAX_WORKERS, Tuner, WorkerGate, auto_workers
@@ -179,7 +180,8 @@ class _Transfer:
             self.journal, plan, tasks=tasks, results=results, gate=gate,
             tuner=None if opts.workers else Tuner(start_workers, max_workers), network=network,
             telemetry=Telemetry(clock, clock.now().timestamp()), clock=clock, stop=self.stop, ui=self.ui,
-            max_attempts=opts.max_attempts, cap_at=_cap_at(timetable), eta_fn=_eta_fn(timetable, clock))
+            max_attempts=opts.max_attempts, cap_at=_cap_at(timetable), eta_fn=_eta_fn(timetable, clock),
+            paused_until=_paused_until(timetable, throttle, clock))
         workers = _Workers(max_workers, tasks, results, gate, sender, self.stop)
         try:
             coordinator.run()
@@ -200,6 +202,13 @@ def _cap_at(timetable: Any) -> Callable[[Any], float | None] | None:
         rate = timetable.rate_at(now)
         return rate * 8 if rate is not None else None
     return cap
+
+
+def _paused_until(timetable: Any, throttle: Any, clock: Clock) -> Callable[[], Any] | None:
+    """When the schedule's current pause ends (None while sending is allowed)."""
+    if timetable is None:
+        return None
+    return lambda: timetable.next_change(clock.now()) if throttle.paused else None
 
 
 def _eta_fn(timetable: Any, clock: Clock) -> Callable[[int, float], float] | None:

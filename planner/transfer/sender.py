@@ -21,7 +21,7 @@ from typing import Any
 from planner.clock import Clock
 from planner.journal import FileRow
 from planner.retry import Backoff, NetworkWait, sleep_for
-from planner.sas import redact
+from planner.redact import redact
 from planner.storage import BlobStore, RemoteBlob, StoreError
 from planner.transfer.files import (FileChanged, NotRegular, block_id, looks_network, open_source, read_exact,
                                     still_same)

@@ -247,3 +247,49 @@ def test_a_file_swapped_for_a_fifo_fails_without_hanging(tmp_path):
     store = MemoryBlobStore(faults=faults)
     res = go(tmp_path / "src", tmp_path / "h", store)
     assert res.exit_code == 1 and name not in store.blobs and len(store.blobs) == 2
+
+
+class _FrozenClock(FakeClock):
+    """Time stands still (a scheduled pause that will not end during the test); sleeping yields."""
+
+    def sleep(self, seconds: float) -> None:
+        import time
+
+        time.sleep(0.001)
+
+
+def test_nothing_is_sent_during_a_scheduled_pause_even_while_stopping(tmp_path):
+    import threading
+
+    tree(tmp_path / "src", n=6)
+    store = MemoryBlobStore()
+    ui = _RecordingUI()
+    stop = StopFlag()
+    clock = _FrozenClock()  # 09:00 on the wall: inside the pause from 07:00 to 23:00
+    box = {}
+
+    def go_paused() -> None:
+        box["res"], _ = run(opts(tmp_path / "src", tmp_path / "h", bwlimit="07:00,pause 23:00,off"), ui,
+                            store=store, clock=clock, stop=stop, rng=random.Random(3))
+
+    t = threading.Thread(target=go_paused)
+    t.start()
+    for _ in range(200):  # wait until the progress line has been drawn at least once
+        if ui.waiting:
+            break
+        threading.Event().wait(0.02)
+    stop.request()  # Ctrl-C during the pause
+    t.join(20)
+    assert not t.is_alive()
+    assert box["res"].exit_code == 130
+    assert store.requests["put"] == 0 and store.blobs == {}
+    assert any(w and "paused by the schedule until 23:00" in w for w in ui.waiting), ui.waiting
+
+
+class _RecordingUI(QuietUI):
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list[str | None] = []
+
+    def progress(self, snap, **kw) -> None:
+        self.waiting.append(kw.get("waiting"))

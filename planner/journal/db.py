@@ -12,156 +12,22 @@ mode with synchronous=NORMAL keeps every committed transaction across a `kill -9
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
-import sys
 import time
-import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from planner.errors import BadInput, MdplanError
-from planner.sas import redact
+from planner.errors import BadInput
+from planner.journal.errors import JournalError, damaged_error, is_damage, journal_error
+from planner.journal.home import job_id_for, journal_path, private_file, private_jobs_dir, set_aside
+from planner.journal.locks import take_lock
+from planner.journal.rows import Counts, FileRow, JobInfo, ScanRow, State
+from planner.redact import redact
 
 SCHEMA_VERSION = 1
-
-
-class State(str, Enum):
-    PENDING = "pending"
-    UPLOADING = "uploading"  # handed to a worker; after a crash it is re-checked, then re-sent if needed
-    DONE = "done"  # acknowledged by the service with a matching MD5, or found there already
-    FAILED = "failed"  # gave up for this run (reason in last_error); retried on the next run
-    SKIPPED = "skipped"  # not sent on purpose: litter, filters, already there with --overwrite never
-    CONFLICT = "conflict"  # another local file maps to the same blob name; needs the user's decision
-
-
-class JobBusy(BadInput):
-    """Another mdplan process holds this job (exit 2): running both would send files twice."""
-
-
-class JournalError(MdplanError):
-    """The journal cannot be written (disk full, read-only folder): exit 2 with the path to fix."""
-
-
-def journal_home() -> Path:
-    """Where journals live: MDPLAN_HOME if set, else the platform's per-user state folder."""
-    env = os.environ.get("MDPLAN_HOME")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_state_dir
-
-    return Path(user_state_dir("mdplan", appauthor=False))
-
-
-def job_id_for(source: Path, account_url: str, container: str, prefix: str) -> str:
-    """Stable job id from what the job is, not from the credential that opens it."""
-    src = os.path.normcase(str(Path(source).resolve()))
-    key = "\n".join([src, account_url.rstrip("/").lower(), container, prefix.strip("/")])
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
-
-
-def blob_name_for(rel_path: str, prefix: str) -> str:
-    """Blob name for a file: the relative path with '/' separators, NFC, under the prefix.
-
-    '.' and '..' segments are escaped (%2E): on Linux and macOS a file may be called `..\\..\\x.jpg`
-    (a zip made on Windows), a backslash becomes a '/' here and at the service alike, and a '..'
-    segment would be resolved by it, so the blob would land outside the prefix."""
-    segments = unicodedata.normalize("NFC", rel_path.replace("\\", "/")).split("/")
-    name = "/".join("%2E" * len(s) if s in (".", "..") else s for s in segments)
-    return f"{prefix}/{name}" if prefix else name
-
-
-def clean_prefix(*parts: str | None) -> str:
-    """Join destination prefixes ('a/b', '/c/') into 'a/b/c'; refuse ones that would climb out."""
-    segments: list[str] = []
-    for part in parts:
-        if not part:
-            continue
-        text = unicodedata.normalize("NFC", part.replace("\\", "/"))
-        if len(text) >= 2 and text[1] == ":":
-            raise BadInput(f"The prefix {part!r} looks like a local drive path; give a folder name such as 2024/site-a.")
-        for seg in text.split("/"):
-            if seg in ("", "."):
-                continue
-            if seg == "..":
-                raise BadInput(f"The prefix {part!r} contains '..'; give a plain folder name such as 2024/site-a.")
-            segments.append(seg)
-    return "/".join(segments)
-
-
-def _private_file(path: Path) -> None:
-    """Journals hold file lists: readable by the user only, where the OS supports it."""
-    if os.name == "posix":
-        try:
-            os.chmod(path, 0o600)
-        except OSError:
-            pass
-
-
-@dataclass(frozen=True)
-class JobInfo:
-    job_id: str
-    path: Path
-    source: str
-    account_url: str
-    account_name: str
-    container: str
-    prefix: str
-    state: str
-    created: float
-    updated: float
-    files_total: int = 0
-    files_done: int = 0
-    files_failed: int = 0
-    bytes_total: int = 0
-    bytes_done: int = 0
-
-    @property
-    def destination(self) -> str:
-        return "/".join(p for p in (self.account_name, self.container, self.prefix) if p)
-
-
-@dataclass
-class Counts:
-    """Files and bytes per state among the files selected for upload, plus what was left out."""
-
-    files: dict[str, int] = field(default_factory=dict)
-    bytes: dict[str, int] = field(default_factory=dict)
-    excluded_files: dict[str, int] = field(default_factory=dict)  # reason -> count
-    excluded_bytes: dict[str, int] = field(default_factory=dict)
-
-    def n(self, state: State) -> int:
-        return self.files.get(state.value, 0)
-
-    def b(self, state: State) -> int:
-        return self.bytes.get(state.value, 0)
-
-    @property
-    def total_files(self) -> int:
-        return sum(self.files.values())
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(self.bytes.values())
-
-
-@dataclass(frozen=True)
-class FileRow:
-    id: int
-    rel_path: str
-    blob_name: str
-    size: int
-    mtime_ns: int
-    md5: str | None
-    state: str
-    attempts: int
-    last_error: str | None
-    site: str
 
 
 _SCHEMA = """
@@ -205,31 +71,22 @@ class Journal:
     @classmethod
     def open(cls, source: Path, account_url: str, account_name: str, container: str, prefix: str,
              home: Path | None = None) -> "Journal":
-        home = home or journal_home()
+        """Open (or create) the job's journal and own the job; a damaged journal is set aside first."""
         jid = job_id_for(source, account_url, container, prefix)
-        path = home / "jobs" / f"{jid}.sqlite"
+        path = journal_path(jid, home)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_jobs_dir(home)
         except OSError as e:
-            raise _journal_error(path, e) from None
-        lock = _take_lock(path, jid)
+            raise journal_error(path, e) from None
+        lock = take_lock(path, jid)
         try:
-            if os.name == "posix" and not path.exists():  # SQLite gives -wal/-shm the database file's mode
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            conn = _connect(path)
-            conn.executescript(_SCHEMA)
-            now = time.time()
-            conn.execute(
-                "INSERT OR IGNORE INTO job(id, source, account_url, account_name, container, prefix, created,"
-                " updated, state, schema) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (jid, str(Path(source).resolve()), account_url, account_name, container, prefix, now, now,
-                 "new", SCHEMA_VERSION),
-            )
-            conn.commit()
+            conn = _create(path, jid, str(Path(source).resolve()), account_url, account_name, container, prefix)
         except (sqlite3.Error, OSError) as e:
             lock.release()
-            raise _journal_error(path, e) from None
-        _private_file(path)
+            if is_damage(e):
+                raise damaged_error(path, e, set_aside(path), jid) from None
+            raise journal_error(path, e) from None
+        private_file(path)
         return cls(path, conn, lock)
 
     @classmethod
@@ -239,7 +96,7 @@ class Journal:
         try:
             return cls(path, _connect(path))
         except sqlite3.Error as e:
-            raise _journal_error(path, e) from None
+            raise _error(path, e) from None
 
     def close(self) -> None:
         try:
@@ -259,10 +116,15 @@ class Journal:
 
     # -- job --------------------------------------------------------------------------------------
     def info(self) -> JobInfo:
-        row = self._db.execute(
-            "SELECT id, source, account_url, account_name, container, prefix, state, created, updated FROM job"
-        ).fetchone()
-        c = self.counts()
+        try:
+            row = self._db.execute(
+                "SELECT id, source, account_url, account_name, container, prefix, state, created, updated FROM job"
+            ).fetchone()
+            if row is None:
+                raise sqlite3.DatabaseError("the job row is missing")
+            c = self.counts()
+        except sqlite3.Error as e:
+            raise _error(self.path, e) from None
         return JobInfo(
             job_id=row[0], path=self.path, source=row[1], account_url=row[2], account_name=row[3],
             container=row[4], prefix=row[5], state=row[6], created=row[7], updated=row[8],
@@ -342,7 +204,7 @@ class Journal:
             self._db.execute("UPDATE job SET scan_complete=1, updated=?", (time.time(),))
             self._db.commit()
         except sqlite3.Error as e:
-            raise _journal_error(self.path, e) from None
+            raise _error(self.path, e) from None
 
     def _mark_conflicts(self) -> None:
         """Two local files that map to one blob name (e.g. the same accented name stored two ways)."""
@@ -426,7 +288,7 @@ class Journal:
         try:
             self._db.commit()
         except sqlite3.Error as e:
-            raise _journal_error(self.path, e) from None
+            raise _error(self.path, e) from None
 
     # -- reading ----------------------------------------------------------------------------------
     def counts(self) -> Counts:
@@ -504,138 +366,40 @@ class Journal:
             self._db.commit()
             return cur
         except sqlite3.Error as e:
-            raise _journal_error(self.path, e) from None
-
-
-@dataclass(frozen=True)
-class ScanRow:
-    rel_path: str
-    blob_name: str
-    site: str
-    kind: str
-    size: int
-    mtime_ns: int
-    selected: bool
-    reason: str | None
+            raise _error(self.path, e) from None
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), timeout=30, isolation_level="DEFERRED", check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
-def _take_lock(path: Path, job_id: str) -> Any:
-    """Own the job, or say that another mdplan is running it: two uploads of one job would send twice.
-
-    filelock uses the operating system's lock (flock, or msvcrt on Windows), so a crashed or killed
-    mdplan leaves nothing held and the next run takes over.
-    """
-    from filelock import FileLock, Timeout
-
-    lock = FileLock(str(path.with_suffix(".lock")), mode=0o600, thread_local=False)
+def _create(path: Path, jid: str, source: str, account_url: str, account_name: str, container: str,
+            prefix: str) -> sqlite3.Connection:
+    if os.name == "posix" and not path.exists():  # SQLite gives -wal/-shm the database file's mode
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    conn = _connect(path)
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise JobBusy(
-            f"Another mdplan is already working on this job ({job_id[:12]}): the same folder to the same "
-            "container, maybe in another window.",
-            hint="Let that one finish, or stop it with Ctrl-C, then run this command again.",
-        ) from None
-    except OSError as e:
-        raise _journal_error(path, e) from None
-    return lock
+        conn.executescript(_SCHEMA)
+        now = time.time()
+        conn.execute(
+            "INSERT OR IGNORE INTO job(id, source, account_url, account_name, container, prefix, created,"
+            " updated, state, schema) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (jid, source, account_url, account_name, container, prefix, now, now, "new", SCHEMA_VERSION),
+        )
+        conn.commit()
+    except BaseException:
+        conn.close()  # so a damaged file can be renamed aside (Windows refuses while it is open)
+        raise
+    return conn
 
 
-def _journal_error(path: Path, e: BaseException) -> JournalError:
-    text = str(e).lower()
-    if "full" in text or "no space" in text:
-        why = "the disk is full"
-    elif "readonly" in text or "read-only" in text or "permission" in text or isinstance(e, PermissionError):
-        why = "the folder cannot be written"
-    else:
-        why = f"{type(e).__name__}: {e}"
-    return JournalError(
-        f"Cannot write the job journal at {path} ({why}).",
-        hint="Free some space or point MDPLAN_HOME at a writable folder, then run the same command again.",
-    )
-
-
-def list_jobs(home: Path | None = None) -> list[JobInfo]:
-    folder = (home or journal_home()) / "jobs"
-    jobs = []
-    for p in sorted(folder.glob("*.sqlite")) if folder.exists() else []:
-        try:
-            with Journal.open_existing(p) as j:
-                jobs.append(j.info())
-        except (MdplanError, sqlite3.Error) as e:  # one damaged file does not hide the others
-            print(f"mdplan: skipping unreadable journal {p}: {e}", file=sys.stderr)
-    return sorted(jobs, key=lambda j: j.updated, reverse=True)
-
-
-def find_job(job: str | None, home: Path | None = None) -> JobInfo:
-    jobs = list_jobs(home)
-    if not jobs:
-        raise BadInput("There are no upload jobs yet. Start one with `mdplan upload FOLDER SAS_URL`.")
-    if job is None:
-        return jobs[0]
-    matches = [j for j in jobs if j.job_id.startswith(job)]
-    if len(matches) != 1:
-        raise BadInput(f"No single job matches {job!r}. Run `mdplan jobs` to see the job ids.")
-    return matches[0]
-
-
-def forget_job(job: str, home: Path | None = None) -> JobInfo:
-    info = find_job(job, home)
-    _take_lock(info.path, info.job_id).release()  # never delete the journal of an upload that is running
-    for p in (info.path, Path(f"{info.path}-wal"), Path(f"{info.path}-shm"), info.path.with_suffix(".lock")):
-        if p.exists():
-            p.unlink()
-    return info
-
-
-# -- the last rate measured for a destination (probe or upload), for ETAs before any byte is sent --
-def _rates_file(home: Path | None) -> Path:
-    return (home or journal_home()) / "rates.json"
-
-
-def remember_rate(account_url: str, container: str, bits_per_second: float, method: str,
-                  home: Path | None = None, rtt_ms: float | None = None) -> None:
-    path = _rates_file(home)
-    try:
-        data = json.loads(path.read_text("utf-8")) if path.exists() else {}
-    except (OSError, ValueError):
-        data = {}
-    data[f"{account_url.rstrip('/').lower()}/{container}"] = {
-        "bits_per_second": float(bits_per_second), "method": method, "when": time.time(), "rtt_ms": rtt_ms}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1), "utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a missing hint for the next ETA is not worth failing a job over
-
-
-def last_rtt_ms(account_url: str, container: str, home: Path | None = None) -> float | None:
-    """The round trip measured with the last probe of this destination, if any."""
-    try:
-        entry = json.loads(_rates_file(home).read_text("utf-8")).get(f"{account_url.rstrip('/').lower()}/{container}")
-        return float(entry["rtt_ms"]) if entry and entry.get("rtt_ms") is not None else None
-    except (OSError, ValueError, AttributeError, TypeError):
-        return None
-
-
-def last_rate(account_url: str, container: str, home: Path | None = None) -> tuple[float, str] | None:
-    path = _rates_file(home)
-    try:
-        entry = json.loads(path.read_text("utf-8")).get(f"{account_url.rstrip('/').lower()}/{container}")
-    except (OSError, ValueError, AttributeError):
-        return None
-    if not entry:
-        return None
-    return float(entry["bits_per_second"]), str(entry.get("method", "upload"))
-
-
-journal_error = _journal_error  # the public name (the uploader and the drive copy use it)
+def _error(path: Path, e: BaseException) -> JournalError:
+    """The error for a journal in use: damaged (say so, and how to start afresh) or not writable."""
+    return damaged_error(path, e, None, path.stem) if is_damage(e) else journal_error(path, e)

@@ -1,0 +1,36 @@
+"""Blob names from local paths and destination prefixes: never outside the prefix, always NFC."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from planner.errors import BadInput
+
+
+def blob_name_for(rel_path: str, prefix: str) -> str:
+    """Blob name for a file: the relative path with '/' separators, NFC, under the prefix.
+
+    '.' and '..' segments are escaped (%2E): on Linux and macOS a file may be called `..\\..\\x.jpg`
+    (a zip made on Windows), a backslash becomes a '/' here and at the service alike, and a '..'
+    segment would be resolved by it, so the blob would land outside the prefix."""
+    segments = unicodedata.normalize("NFC", rel_path.replace("\\", "/")).split("/")
+    name = "/".join("%2E" * len(s) if s in (".", "..") else s for s in segments)
+    return f"{prefix}/{name}" if prefix else name
+
+
+def clean_prefix(*parts: str | None) -> str:
+    """Join destination prefixes ('a/b', '/c/') into 'a/b/c'; refuse ones that would climb out."""
+    segments: list[str] = []
+    for part in parts:
+        if not part:
+            continue
+        text = unicodedata.normalize("NFC", part.replace("\\", "/"))
+        if len(text) >= 2 and text[1] == ":":
+            raise BadInput(f"The prefix {part!r} looks like a local drive path; give a folder name such as 2024/site-a.")
+        for seg in text.split("/"):
+            if seg in ("", "."):
+                continue
+            if seg == "..":
+                raise BadInput(f"The prefix {part!r} contains '..'; give a plain folder name such as 2024/site-a.")
+            segments.append(seg)
+    return "/".join(segments)

@@ -1,0 +1,134 @@
+"""The report pages: jinja2 templates (planner/templates) filled from the report's data.
+
+Every string that reaches a page goes through `planner.sas.redact` (the template environment's
+finalize), except names of files, folders and the destination: wrapped as `Name` here, they are shown
+as they are unless they hold a URL (`planner.report.safe`), so a file `cam_sig=3.jpg` stays so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterable
+
+from planner.report.charts import crossover_chart, progress_chart, safe_chart, size_chart, throughput_chart
+from planner.report.data import ManifestRow, PlanReportData, ReportFiles, UploadReportData
+from planner.report.manifest import write_manifest
+from planner.report.paths import report_target, write_private, write_with_fallback
+from planner.report.series import rates
+from planner.report.words import finished_ok, fmt_count, fmt_when, headline, prediction_text, what_next
+from planner.report.safe import redact_name
+from planner.redact import redact
+from planner.units import format_bytes, format_duration, format_rate
+
+
+class Name(str):
+    """A file, folder or destination name: shown as it is unless it holds a URL (see report.safe)."""
+
+
+def _named_upload(data: UploadReportData, failures: int) -> UploadReportData:
+    """The data with every name marked as a `Name`: redaction is for URLs, not for `cam_sig=3.jpg`."""
+    return replace(
+        data, source=Name(data.source), destination=Name(data.destination),
+        sites=[replace(s, site=Name(s.site)) for s in data.sites],
+        failures=[replace(f, path=Name(f.path)) for f in data.failures[:failures]],
+    )
+
+
+def _named_plan(data: PlanReportData) -> PlanReportData:
+    return replace(data, source=Name(data.source), sites=[replace(s, site=Name(s.site)) for s in data.sites],
+                   destination=Name(data.destination) if data.destination else data.destination)
+
+
+def warm_up() -> None:
+    """Import what drawing and writing a report needs (pandas, matplotlib, jinja2: about a second).
+
+    The CLI calls this in a background thread while an upload is sending, so the report at the end is
+    written in a fraction of a second instead of holding the finished command for two.
+    """
+    import jinja2  # noqa: F401
+    import pandas  # noqa: F401
+    from matplotlib.backends import backend_svg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
+
+
+def environment():
+    from jinja2 import Environment, PackageLoader
+    from markupsafe import Markup
+
+    def finalize(value: object) -> object:
+        if isinstance(value, Name):
+            return redact_name(value)
+        if isinstance(value, Markup):
+            return Markup(redact(str(value)))
+        if isinstance(value, str):
+            return redact(value)
+        return value
+
+    env = Environment(loader=PackageLoader("planner", "templates"), autoescape=True, finalize=finalize,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(bytes=format_bytes, count=fmt_count, duration=format_duration, rate=format_rate,
+                       when=fmt_when)
+    return env
+
+
+def render_upload_report(data: UploadReportData, *, csv_name: str | None = None,
+                         manifest_rows: int | None = None, failure_rows_shown: int = 500) -> str:
+    from markupsafe import Markup
+
+    r = rates(data)
+    shown = _named_upload(data, failure_rows_shown)
+    t_svg, t_caption = safe_chart(throughput_chart, data)
+    p_svg, p_caption = safe_chart(progress_chart, data)
+    if finished_ok(data) and data.totals.files_failed == 0 and data.totals.files_left == 0:
+        tone = "ok"
+    elif data.state.startswith("stopped"):
+        tone = "bad"  # needs the user to act (a new SAS, ...) before it can go on
+    else:
+        tone = "warn"
+    return environment().get_template("upload.html").render(
+        d=shown, t=data.totals, r=r, tone=tone, headline=headline(data),
+        throughput_svg=Markup(t_svg) if t_svg else None, throughput_caption=t_caption,
+        progress_svg=Markup(p_svg) if p_svg else None, progress_caption=p_caption,
+        prediction=prediction_text(data), what_next=what_next(data, r),
+        failures=shown.failures, csv_name=csv_name, manifest_rows=manifest_rows,
+        busy_sites=[s for s in shown.sites if s.files_sent or s.files_failed],
+        quiet_sites=[s for s in shown.sites if not (s.files_sent or s.files_failed)],
+        title=Name(f"mdplan upload report: {data.destination}"),
+    )
+
+
+def render_plan_report(data: PlanReportData) -> str:
+    from markupsafe import Markup
+
+    c_svg, c_caption = safe_chart(crossover_chart, data)
+    s_svg, s_caption = safe_chart(size_chart, data)
+    return environment().get_template("plan.html").render(
+        d=_named_plan(data), crossover_svg=Markup(c_svg) if c_svg else None, crossover_caption=c_caption,
+        sizes_svg=Markup(s_svg) if s_svg else None, sizes_caption=s_caption,
+        title=Name(f"mdplan plan: {data.source}"),
+    )
+
+
+def write_upload_report(data: UploadReportData, html_path: Path,
+                        manifest_rows: Iterable[ManifestRow]) -> ReportFiles:
+    """Write the upload report page and its CSV manifest (same name, .csv) beside it."""
+    html_path = Path(html_path)
+    csv_path = html_path.with_suffix(".csv")
+    rows = write_manifest(csv_path, manifest_rows)
+    page = render_upload_report(data, csv_name=csv_path.name, manifest_rows=rows)
+    write_private(html_path, lambda f: f.write(page))
+    return ReportFiles(html=html_path, csv=csv_path)
+
+
+def write_plan_report(data: PlanReportData, html_path: Path | str | None = None) -> Path:
+    """Write the plan page to `html_path`: a file, or a folder (it gets mdplan-plan-<folder>-<time>.html
+    inside), or None for the default report folder; the state folder's reports/ if that cannot be written."""
+    page = render_plan_report(data)
+    target = report_target(html_path, f"plan-{Path(data.source).name}", data.created)
+
+    def write(path: Path) -> Path:
+        write_private(path, lambda f: f.write(page))
+        return path
+
+    return write_with_fallback(target, write)

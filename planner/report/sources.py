@@ -1,0 +1,197 @@
+"""Report data from its sources: a job's journal (upload page) and an assessment (plan page)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from planner.journal import Journal, State
+from planner.report.data import (FailureRow, KindRow, ManifestRow, PlanReportData, PlanSiteRow, ReportFiles,
+                                 SiteRow, SizeBin, Totals, UploadReportData, crossover_points)
+from planner.report.paths import report_target, write_with_fallback
+from planner.report.render import write_upload_report
+from planner.units import format_bytes
+
+# -- from a job journal -------------------------------------------------------------------------------
+
+
+def _totals(j) -> tuple[Totals, tuple[int, int, int, int]]:
+    """The whole job's totals, and (litter files, litter bytes, excluded files, excluded bytes)."""
+    c = j.counts()
+    found_n, found_b = j.found_already()
+    litter_n = litter_b = excl_n = excl_b = 0
+    for reason, n in c.excluded_files.items():
+        b = c.excluded_bytes.get(reason, 0)
+        if reason.startswith("drive litter"):
+            litter_n, litter_b = litter_n + n, litter_b + b
+        else:
+            excl_n, excl_b = excl_n + n, excl_b + b
+    totals = Totals(
+        files_planned=c.total_files, bytes_planned=c.total_bytes,
+        files_done=c.n(State.DONE) - found_n, bytes_done=c.b(State.DONE) - found_b,
+        files_skipped=found_n + c.n(State.SKIPPED), bytes_skipped=found_b + c.b(State.SKIPPED),
+        files_failed=c.n(State.FAILED) + c.n(State.CONFLICT), bytes_failed=c.b(State.FAILED) + c.b(State.CONFLICT),
+    )
+    return totals, (litter_n, litter_b, excl_n, excl_b)
+
+
+def _telemetry(j, t0: float, t1: float | None) -> tuple[list, list, int, int | None]:
+    """This run's (throughput, cap series, retries, last worker count) from the per-second telemetry."""
+    throughput, cap_series, retries = [], [], 0
+    last_cap: object = "unset"
+    workers = None
+    for second, nbytes, _files, tries, cap_bps, w in j.telemetry():
+        if second < int(t0) or (t1 is not None and second > t1 + 1):
+            continue
+        # The telemetry counts whole clock seconds; its grid starts at the whole second the run began
+        # in, so each second keeps a bin of its own (with `second - t0` the first two seconds of a
+        # run share the first bin and the chart shows a spike of up to twice the real rate).
+        rel = second - int(t0)
+        throughput.append((rel, nbytes))
+        retries += tries
+        if cap_bps != last_cap:
+            cap_series.append((max(rel, 0.0), cap_bps))
+            last_cap = cap_bps
+        workers = w or workers
+    return throughput, cap_series, retries, workers
+
+
+def _pauses(events, t0: float, end: float) -> list[tuple[float, float, str]]:
+    """Network pauses of this run as (start, end, reason), seconds since its start; an open one ends at `end`."""
+    pauses, open_pause = [], None
+    for t, kind, detail in events:
+        if t < t0:
+            continue
+        if kind == "pause":
+            open_pause = (t - t0, detail)
+        elif kind == "resume" and open_pause is not None:
+            pauses.append((open_pause[0], t - t0, f"waiting for network ({open_pause[1]})"))
+            open_pause = None
+    if open_pause is not None:
+        pauses.append((open_pause[0], end, "waiting for network"))
+    return pauses
+
+
+def _local(t: float) -> datetime:
+    return datetime.fromtimestamp(t, timezone.utc).astimezone()
+
+
+def _workers(run: dict | None, seen: int | None) -> str | None:
+    if not run:
+        return None
+    return f"{run['workers']} ({seen})" if run["workers"] == "auto" and seen else run["workers"]
+
+
+def _from_journal(j, info) -> UploadReportData:
+    """Totals for the whole job, the story of its latest run (not a dry run, unless there is no other)."""
+    import time
+
+    from planner import __version__
+
+    runs = [r for r in j.runs() if r["outcome"] != "planned (dry run)"] or j.runs()
+    run = runs[-1] if runs else None
+    t0 = run["started"] if run else info.created
+    t1 = run["ended"] if run and run["ended"] else None
+    totals, (litter_n, litter_b, excl_n, excl_b) = _totals(j)
+    throughput, cap_series, retries, workers = _telemetry(j, t0, t1)
+    end = (t1 or time.time()) - t0
+    sent = sum(b for _, b in throughput)
+    return UploadReportData(
+        job_id=info.job_id, source=info.source, destination=info.destination, mdplan_version=__version__,
+        started=_local(t0), finished=_local(t1) if t1 and run["outcome"] != "interrupted" else None,
+        state=(run["outcome"] if run and run["outcome"] else info.state), totals=totals,
+        litter_files=litter_n, litter_bytes=litter_b, excluded_files=excl_n, excluded_bytes=excl_b,
+        retries=retries, wall_seconds=end, cap=run["cap"] if run else None, cap_series=cap_series,
+        pauses=_pauses(j.events(), t0, end), throughput=throughput,
+        sites=[SiteRow(site=s, files_sent=fs, bytes_sent=bs, files_skipped=sk, files_failed=ff)
+               for s, fs, bs, sk, ff, _total in j.sites()],
+        failures=[FailureRow(path=f.rel_path, reason=f.last_error or f.state, attempts=f.attempts)
+                  for f in j.failures(500)],
+        predicted_seconds=run["predicted_seconds"] if run else None,
+        run_bytes_planned=run["bytes_planned"] if run else None,
+        measured_bps=(sent * 8 / max(end, 1.0)) if sent else None,
+        workers=_workers(run, workers),
+        next_step=None if totals.files_left == 0 and totals.files_failed == 0 else
+        f'mdplan upload "{info.source}" SAS_URL   (the same command resumes; a new URL continues this job)',
+    )
+
+
+def upload_report_data(journal_path: Path) -> tuple[UploadReportData, Callable[[], Iterable[ManifestRow]], str]:
+    """The report of a job from its journal: totals for the whole job, the story of its latest run.
+
+    Returns the data, a function that streams the manifest rows, and the container name.
+    """
+    with Journal.open_existing(Path(journal_path)) as j:
+        info = j.info()
+        data, container = _from_journal(j, info), info.container
+
+    def manifest() -> Iterable[ManifestRow]:
+        with Journal.open_existing(Path(journal_path)) as jj:
+            for rel, blob, size, md5, state, note in jj.manifest():
+                yield ManifestRow(rel, blob, size, md5, state, note)
+
+    return data, manifest, container
+
+
+def write_job_report(journal_path: Path, html_path: Path | None = None) -> ReportFiles:
+    """Draw (or redraw) the report of a job from its journal.
+
+    `html_path` may be a file, a folder (the report gets its default name inside it) or None (the
+    default report folder, see `planner.report.paths.default_report_dir`). Where that cannot be
+    written, the report goes to the state folder's reports/ instead: the returned paths say where.
+    """
+    data, manifest, container = upload_report_data(journal_path)
+    target = report_target(html_path, container, datetime.now().astimezone())
+    return write_with_fallback(target, lambda path: write_upload_report(data, path, manifest()))
+
+
+# -- from an assessment (the plan page) ---------------------------------------------------------------
+
+
+def _curve(e) -> Callable[[float], float]:
+    """The estimate's own figure at another rate (same method, round trip and per-file cost), so the
+    curve passes through the point marked for the user's link."""
+    from planner.estimate import upload_seconds, with_monthly_cap
+
+    def seconds(bps: float) -> float:
+        total, _, _ = upload_seconds(e.bytes, e.files, replace(e.bandwidth, bits_per_second=bps), e.settings)
+        return with_monthly_cap(total, e.bytes, e.settings)[0]
+
+    return seconds
+
+
+def _assumptions(st) -> list[tuple[str, str]]:
+    return [
+        ("Share of a typed or speed-test rate that carries data", f"{st.efficiency:.0%}"),
+        ("Copy speed to a USB drive", f"{format_bytes(st.drive_bytes_per_second)}/s"),
+        ("Drive size", format_bytes(st.drive_size_bytes)),
+        ("Shipping", f"{st.shipping_days:g} days"),
+        ("Team copies the drive in", f"{st.ingest_days:g} days"),
+        ("Upload is fine up to", f"{st.upload_ok_days:g} days"),
+        ("Mail a drive beyond", f"{st.drive_after_days:g} days"),
+    ]
+
+
+def plan_report_data(a) -> PlanReportData:  # a: planner.estimate.Assessment
+    """The plan page (`mdplan estimate --report`) from an assessment: what is there, speed, verdict."""
+    from planner import __version__
+    from planner.estimate import method_words
+
+    s, e = a.scan, a.estimate
+    words = {"image": "images", "video": "videos", "litter": "litter", "other": "other"}
+    return PlanReportData(
+        source=a.folder, mdplan_version=__version__, created=datetime.now().astimezone(),
+        total_files=a.upload_files, total_bytes=a.upload_bytes,
+        recommendation="Upload it." if e.recommendation == "upload" else "Mail a hard drive.",
+        reasons=list(e.reasons),
+        kinds=[KindRow(words.get(k, k), v.files, v.bytes) for k, v in s.kinds.items()],
+        sites=[PlanSiteRow(x.site, x.upload_files, x.upload_bytes) for x in s.sites if x.upload_files],
+        size_bins=[SizeBin(low, high, n) for low, high, n in s.size_histogram],
+        bandwidth_bps=e.bandwidth.bits_per_second, bandwidth_method=method_words(e.bandwidth.method),
+        bandwidth_note=getattr(a.measurement, "note", None),
+        upload_seconds=e.upload_seconds, drive_seconds=e.drive_seconds,
+        crossover=crossover_points(_curve(e)), assumptions=_assumptions(e.settings),
+        destination=a.sas_display,
+    )
