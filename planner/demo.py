@@ -95,7 +95,7 @@ def _report_path(reports: Path, kind: str) -> Path:
 
 def _plan_report(sample: Path, url: str, reports: Path, say: Callable[[str], None]) -> Path | None:
     """The estimate's plan page, measured against the emulator (as a user's would be to Azure)."""
-    from planner.estimate import assess
+    from planner.assessment import assess
     from planner.report import plan_report_data, write_plan_report
     from planner.sas import parse_sas_url
     from planner.units import format_duration, format_rate

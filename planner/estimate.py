@@ -1,20 +1,30 @@
-"""How long will it take, and should it go over the network or in the mail? Pure functions.
+"""How long will it take, and should it go over the network or in the mail? The model, pure functions.
 
 The upload guide's rule: "days of upload is fine, plan around it; months of upload, consider a hard
 drive". Encoded here with every threshold a named, documented setting, and every verdict explained
-in plain sentences.
+in plain sentences. No I/O and no clock: measuring the link and scanning the folder live in
+planner.assessment, which feeds this model; the uploader asks it for advice and for the rate a cap
+leaves (`effective_rate`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
 
 from planner.units import format_bytes, format_duration, format_rate
 
+if TYPE_CHECKING:
+    from planner.throttle import Timetable
+
 DAY = 86400.0
+WEEK = 7 * DAY
 MONTH_DAYS = 30.44
+MIN_WORKERS = 2
+MAX_WORKERS = 32
+REQUEST_BYTES_MAX = 8 * 1024 * 1024  # the uploader's largest request (one block)
 
 Method = Literal["manual", "destination", "speedtest", "upload"]
 
@@ -102,6 +112,8 @@ class Estimate:
     what_if: list[WhatIf] = field(default_factory=list)
     workers: int = 0
     settings: EstimateSettings = field(default_factory=EstimateSettings)
+    rate_bits_per_second: float = 0.0  # what file bytes move at: the link's under any cap (timetable: a week's mean)
+    cap: str | None = None  # the speed cap or timetable the time counts with, in words
 
 
 def effective_bits_per_second(bw: BandwidthFigure, settings: EstimateSettings) -> float:
@@ -111,15 +123,62 @@ def effective_bits_per_second(bw: BandwidthFigure, settings: EstimateSettings) -
     return bw.bits_per_second * settings.efficiency
 
 
-def workers_for(bw: BandwidthFigure, settings: EstimateSettings) -> int:
-    if bw.rtt_ms is not None:
-        from planner.upload import auto_workers
+def effective_rate(measured_bps: float, cap: Timetable | None = None, *, start: datetime | None = None,
+                   nbytes: float | None = None) -> float:
+    """Bits per second an upload will actually move at: the measured rate, held under the speed cap.
 
+    The one rule for "the rate that will be used", shared by `mdplan estimate` and the uploader's
+    plan. `cap` is a planner.throttle.Timetable (from --cap-mbps or --bwlimit) or None. A fixed cap
+    gives min(link, cap); a cap of "pause" gives 0. A timetable that changes during the week needs
+    `start` (the clock's wall time, passed in: the model reads no clock) and gives the average over
+    the job, pauses included: `nbytes` bytes, or the long-run (weekly) mean when nbytes is not given.
+    """
+    link = max(0.0, float(measured_bps))
+    if cap is None or cap.is_unlimited or link == 0:
+        return link
+    if not cap.changes:
+        rate = cap.rate_at(start or datetime(2000, 1, 3))  # the same at any time
+        return link if rate is None else min(link, rate * 8)
+    if start is None:
+        raise ValueError("a timetable that changes needs the start time")
+    from planner.throttle import eta_seconds
+
+    amount = float(nbytes) if nbytes and nbytes > 0 else link / 8 * 52 * WEEK  # long enough to be the mean
+    seconds = eta_seconds(amount, link / 8, cap, start)
+    if seconds <= 0:
+        return link
+    return 0.0 if math.isinf(seconds) else amount * 8 / seconds
+
+
+def auto_workers(bits_per_second: float | None, rtt_ms: float | None, mean_file_bytes: float = 500_000) -> int:
+    """Requests in flight needed to keep a link busy, from its rate and round-trip time.
+
+    Each request spends about two round trips (request + acknowledgement) not sending; while one
+    waits, others must be sending. N = 1 + bandwidth x 2 RTT / request size, doubled for variance,
+    clamped to [2, 32] and, on slow links, to what keeps each request short (no AzCopy-style timeouts).
+    The uploader starts from this figure (planner.transfer.concurrency keeps a copy until it imports
+    this one: the model is the layer below the transfer engine).
+    """
+    if not bits_per_second or bits_per_second <= 0:
+        return 4
+    rtt = max((rtt_ms or 20.0) / 1000.0, 0.001)
+    bytes_per_s = bits_per_second / 8
+    size = max(min(mean_file_bytes, REQUEST_BYTES_MAX), 16 * 1024)
+    n = 2 * (1 + bytes_per_s * 2 * rtt / size)
+    # keep the time a request shares the link under ~20 s: n * size / rate <= 20
+    n = min(n, max(MIN_WORKERS, 20 * bytes_per_s / size))
+    return int(max(MIN_WORKERS, min(MAX_WORKERS, round(n))))
+
+
+def workers_for(bw: BandwidthFigure, settings: EstimateSettings) -> int:
+    """Parallel uploads: the uploader's own choice when the round trip is known, else the setting."""
+    if bw.rtt_ms is not None:
         return auto_workers(bw.bits_per_second, bw.rtt_ms)
     return settings.workers
 
 
-def upload_seconds(nbytes: int, files: int, bw: BandwidthFigure, settings: EstimateSettings) -> tuple[float, float, float]:
+def upload_seconds(nbytes: int, files: int, bw: BandwidthFigure, settings: EstimateSettings,
+                   cap: Timetable | None = None, start: datetime | None = None) -> tuple[float, float, float]:
     """(total, on the wire, per-file overhead) seconds to upload, before any data cap.
 
     Two bottlenecks, whichever is slower wins: the link (bytes at the effective rate) and the per-file
@@ -127,7 +186,7 @@ def upload_seconds(nbytes: int, files: int, bw: BandwidthFigure, settings: Estim
     waits for an answer, the others keep the link busy (measured on a shaped 50 Mbit/s, 100 ms link:
     adding them over-predicted a 300-file upload by 25%, taking the larger was within 3%).
     """
-    rate = effective_bits_per_second(bw, settings)
+    rate = effective_rate(effective_bits_per_second(bw, settings), cap, start=start, nbytes=nbytes)
     if rate <= 0:
         return math.inf, math.inf, 0.0
     wire = nbytes * 8 / rate
@@ -140,11 +199,14 @@ def upload_seconds_at(nbytes: int, files: int, settings: EstimateSettings, bits_
                       method: Method = "manual") -> float:
     """Calendar seconds to upload at a given rate (for what-if tables and the crossover chart)."""
     total, _, _ = upload_seconds(nbytes, files, BandwidthFigure(bits_per_second, method), settings)
-    return _with_cap(total, nbytes, settings)[0]
+    return with_monthly_cap(total, nbytes, settings)[0]
 
 
 def with_monthly_cap(seconds: float, nbytes: int, settings: EstimateSettings) -> tuple[float, float | None]:
-    """(calendar seconds, months of allowance used) once a monthly data cap holds the upload back."""
+    """(calendar seconds, months) once a monthly data cap spreads `seconds` of upload over months.
+
+    Months is None without a cap; with a cap that the job fits into, the seconds are unchanged.
+    """
     cap = settings.monthly_cap_bytes
     if not cap or nbytes <= cap:
         return seconds, (nbytes / cap if cap else None)
@@ -155,9 +217,6 @@ def with_monthly_cap(seconds: float, nbytes: int, settings: EstimateSettings) ->
     return max(seconds, full_months * MONTH_DAYS * DAY + last), months
 
 
-_with_cap = with_monthly_cap  # the name used inside this module
-
-
 def drive_route(nbytes: int, settings: EstimateSettings) -> tuple[float, float, int]:
     """(total seconds, copying seconds, drives) to copy to drives, ship them and have them ingested."""
     drives = max(1, math.ceil(nbytes / settings.drive_size_bytes))
@@ -165,28 +224,39 @@ def drive_route(nbytes: int, settings: EstimateSettings) -> tuple[float, float, 
     return copy + (settings.shipping_days + settings.ingest_days) * DAY, copy, drives
 
 
-def estimate(nbytes: int, files: int, bw: BandwidthFigure, settings: EstimateSettings | None = None) -> Estimate:
-    """The upload time, the drive route and the recommendation, with its reasons."""
+def estimate(nbytes: int, files: int, bw: BandwidthFigure, settings: EstimateSettings | None = None, *,
+             cap: Timetable | None = None, start: datetime | None = None) -> Estimate:
+    """The upload time, the drive route and the recommendation, with its reasons.
+
+    With a speed cap (`cap`, a Timetable; `start` when it changes over the week) the time, the
+    reasons and the what-if rows count with the rate the cap leaves, not the link's.
+    """
     s = settings or EstimateSettings()
-    total, wire, overhead = upload_seconds(nbytes, files, bw, s)
-    up, months = _with_cap(total, nbytes, s)
+    total, wire, overhead = upload_seconds(nbytes, files, bw, s, cap, start)
+    up, months = with_monthly_cap(total, nbytes, s)
     drive, copy, drives = drive_route(nbytes, s)
-    rec, close, reasons = _decide(up, drive, nbytes, files, bw, s, months, overhead > wire)
+    used = effective_rate(effective_bits_per_second(bw, s), cap, start=start)  # a timetable: a week's average
+    capped = cap is not None and not cap.is_unlimited and used < effective_bits_per_second(bw, s)
+    rate_words = format_rate(bw.bits_per_second)
+    if capped and cap is not None:
+        rate_words = (f"{format_rate(used)} on average (the timetable {cap.describe()}, pauses included)"
+                      if cap.changes else f"{format_rate(used)} (the speed cap)")
+    rec, close, reasons = _decide(up, drive, nbytes, files, rate_words, s, months, overhead > wire)
     what_if = []
     for mbps in (10, 50, 100, 1000):
-        # same round trip and per-file cost as the figure in hand: only the speed changes
+        # same round trip, per-file cost and cap as the figure in hand: only the link's speed changes
         alt = replace(bw, bits_per_second=mbps * 1e6)
-        t = _with_cap(upload_seconds(nbytes, files, alt, s)[0], nbytes, s)[0]
-        what_if.append(WhatIf(mbps * 1e6, t, _decide(t, drive, nbytes, files, bw, s, months, False)[0]))
+        t = with_monthly_cap(upload_seconds(nbytes, files, alt, s, cap, start)[0], nbytes, s)[0]
+        what_if.append(WhatIf(mbps * 1e6, t, _decide(t, drive, nbytes, files, "", s, months, False)[0]))
     return Estimate(files=files, bytes=nbytes, bandwidth=bw, upload_seconds=up, transfer_seconds=wire,
                     overhead_seconds=overhead, cap_months=months, drive_seconds=drive, drive_copy_seconds=copy,
                     drives=drives, recommendation=rec, close_call=close, reasons=reasons, what_if=what_if,
-                    workers=workers_for(bw, s), settings=s)
+                    workers=workers_for(bw, s), settings=s, rate_bits_per_second=used,
+                    cap=cap.describe() if cap is not None and not cap.is_unlimited else None)
 
 
-def _decide(up: float, drive: float, nbytes: int, files: int, bw: BandwidthFigure, s: EstimateSettings,
+def _decide(up: float, drive: float, nbytes: int, files: int, rate: str, s: EstimateSettings,
             months: float | None, per_file_bound: bool) -> tuple[Literal["upload", "drive"], bool, list[str]]:
-    rate = format_rate(bw.bits_per_second)
     size = format_bytes(nbytes)
     up_t, drive_t = format_duration(up), format_duration(drive)
     reasons = [f"Uploading {size} in {files:,} files at {rate} takes about {up_t}."]
@@ -219,9 +289,13 @@ def _decide(up: float, drive: float, nbytes: int, files: int, bw: BandwidthFigur
 
 
 def advise(*, files: int, nbytes: int, bits_per_second: float, method: Method = "upload",
-           settings: EstimateSettings | None = None) -> Estimate:
-    """The verdict for what is left of an upload at a rate seen before (used by `mdplan upload`)."""
-    return estimate(nbytes, files, BandwidthFigure(bits_per_second, method), settings)
+           settings: EstimateSettings | None = None, cap: Timetable | None = None,
+           start: datetime | None = None) -> Estimate:
+    """The verdict for what is left of an upload at a rate seen before (used by `mdplan upload`).
+
+    Give the job's `cap` (and `start` for a timetable) so the advice counts with the capped rate.
+    """
+    return estimate(nbytes, files, BandwidthFigure(bits_per_second, method), settings, cap=cap, start=start)
 
 
 def with_overrides(settings: EstimateSettings, **changes: object) -> EstimateSettings:
@@ -229,115 +303,7 @@ def with_overrides(settings: EstimateSettings, **changes: object) -> EstimateSet
     return replace(settings, **{k: v for k, v in changes.items() if v is not None})
 
 
-# ------------------------------------------------------------------------------------------------
-# Putting it together for `mdplan estimate`: scan + bandwidth + model (does I/O; the model above does not)
-# ------------------------------------------------------------------------------------------------
-@dataclass
-class Assessment:
-    folder: str
-    scan: object  # planner.scan.ScanSummary
-    upload_files: int
-    upload_bytes: int
-    images_only: bool
-    measurement: object  # planner.bandwidth.Measurement
-    estimate: Estimate
-    sas_display: str | None = None
-    sas_expiry: object = None  # datetime or None
-    sas_expiry_source: str | None = None  # "se" | "policy" | None
-    expires_before_finish: bool = False
-    on_wifi: bool | None = None
-
-
-def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = False,
-           seconds: float | None = None, images_only: bool = False, settings: EstimateSettings | None = None,
-           scan_progress=None, probe_progress=None) -> Assessment:
-    """Scan the folder, measure (or take) the bandwidth, and run the model."""
-    import time as _time
-
-    from planner.bandwidth import measure, remember
-    from planner.errors import BadInput
-    from planner.scan import Kind, scan, source_folder
-
-    root = source_folder(folder)
-    if sas is None and bandwidth is None and not speedtest:
-        raise BadInput("The upload speed is missing: give the SAS URL to measure it to the real destination, "
-                       "or --bandwidth 20Mbps if you know it, or --speedtest for a rough figure.")
-    m = measure(sas=sas, speedtest=speedtest, bandwidth=bandwidth, seconds=seconds, progress=probe_progress)
-    if sas is not None and m.method == "destination":
-        remember(m, sas)
-    summary = scan(root, progress=scan_progress)
-    if images_only:
-        files, nbytes = summary.kind(Kind.IMAGE).files, summary.kind(Kind.IMAGE).bytes
-    else:
-        files, nbytes = summary.upload_files, summary.upload_bytes
-    if files == 0:
-        what = "image files" if images_only else "files to upload (only drive litter, or nothing)"
-        raise BadInput(f"There are no {what} in {root}. Check it is the folder that holds the images.")
-    est = estimate(nbytes, files, m.to_figure(), settings)
-    expiry = getattr(sas, "expiry", None) if sas is not None else None
-    source = None if sas is None else ("se" if expiry is not None else ("policy" if sas.policy_id else None))
-    before = bool(expiry is not None and expiry.timestamp() < _time.time() + est.upload_seconds)
-    return Assessment(folder=str(root.resolve()), scan=summary, upload_files=files, upload_bytes=nbytes,
-                      images_only=images_only, measurement=m, estimate=est,
-                      sas_display=sas.display if sas is not None else None, sas_expiry=expiry,
-                      sas_expiry_source=source, expires_before_finish=before, on_wifi=default_route_is_wifi())
-
-
-def default_route_is_wifi(route_table: str = "/proc/net/route", net_class: str = "/sys/class/net") -> bool | None:
-    """True/False when the OS lets us tell whether the default route is wireless; None when it does not.
-
-    Linux only: the default route with the lowest metric in /proc/net/route (destination and mask
-    0.0.0.0, route up; with or without a gateway, so PPP and VPN links count), and whether
-    /sys/class/net/IF/wireless exists. No shell-outs, so on Windows and macOS this says "unknown"
-    rather than guess. The paths are parameters so tests can hand in a made-up table.
-    """
-    import os
-
-    best: tuple[int, str] | None = None
-    try:
-        with open(route_table, encoding="ascii") as f:
-            next(f)  # header
-            for line in f:
-                parts = line.split()
-                if len(parts) < 8:
-                    continue
-                iface, dest, flags, metric, mask = parts[0], parts[1], int(parts[3], 16), int(parts[6]), parts[7]
-                if dest == "00000000" and mask == "00000000" and flags & 1:  # RTF_UP
-                    if best is None or metric < best[0]:
-                        best = (metric, iface)
-    except (OSError, StopIteration, ValueError, UnicodeDecodeError):
-        return None
-    if best is None:
-        return None
-    return os.path.isdir(os.path.join(net_class, best[1], "wireless"))
-
-
-def email_summary(a: Assessment) -> str:
-    """A plain-text block to paste into an email to the MegaDetector team."""
-    s = a.scan
-    e = a.estimate
-    lines = [
-        "Camera-trap image set - summary from mdplan",
-        f"Images: {_kind(s, 'image')[0]:,} ({format_bytes(_kind(s, 'image')[1])})",
-        f"Videos: {_kind(s, 'video')[0]:,} ({format_bytes(_kind(s, 'video')[1])})",
-        f"To send: {a.upload_files:,} files, {format_bytes(e.bytes)}",
-        f"Upload speed: {e.bandwidth.bits_per_second / 1e6:.1f} Mbit/s ({_method_words(e.bandwidth.method)})",
-        f"Projected upload time: {format_duration(e.upload_seconds)}",
-        f"Mailing a drive instead: {format_duration(e.drive_seconds)}, {e.drives} drive(s)",
-        f"Plan: {'upload' if e.recommendation == 'upload' else 'mail a hard drive'}",
-    ]
-    return "\n".join(lines)
-
-
-def _kind(s: object, kind: str) -> tuple[int, int]:
-    k = getattr(s, "kinds", {}).get(kind)
-    return (k.files, k.bytes) if k else (0, 0)
-
-
 def method_words(method: str) -> str:
-    """How a bandwidth figure was found, in words ("measured to the container", "as given", ...)."""
+    """Where a bandwidth figure came from, in the words the terminal, email and report use."""
     return {"destination": "measured to the container", "speedtest": "speed test, rough",
             "manual": "as given", "upload": "seen during an upload"}.get(method, method)
-
-
-_method_words = method_words  # old name, still used by planner/cli.py

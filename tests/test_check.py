@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from planner.cli import main, to_jsonable
+from planner.cli import main
+from planner.cli.output import to_jsonable
 from planner.clock import FakeClock
 from planner.azure import MARKER_DIR, MARKER_FILE, check, is_transient, map_azure_error
 from planner.emulator import Azurite

@@ -101,7 +101,7 @@ def _route(iface, dest="00000000", flags="0003", metric=100, mask="00000000"):
     ([_route("wlan0", dest="0000A8C0", mask="00FFFFFF")], {"wlan0"}, None),  # no default route at all
 ])
 def test_wifi_is_told_from_the_default_route(tmp_path, routes, wireless, expected):
-    from planner.estimate import default_route_is_wifi
+    from planner.assessment import default_route_is_wifi
 
     table = tmp_path / "route"
     table.write_text(ROUTE_HEADER + "".join(routes))
@@ -113,7 +113,7 @@ def test_wifi_is_told_from_the_default_route(tmp_path, routes, wireless, expecte
 
 
 def test_wifi_is_unknown_where_the_os_does_not_say(tmp_path):
-    from planner.estimate import default_route_is_wifi
+    from planner.assessment import default_route_is_wifi
 
     assert default_route_is_wifi(str(tmp_path / "missing"), str(tmp_path)) is None
     (tmp_path / "garbage").write_text("not a route table\nx y z\n")

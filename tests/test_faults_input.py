@@ -92,10 +92,13 @@ def upload(capsys, folder: Path, *opts: str, allowed=(0, 2)) -> int:
 @example(value="nan")
 @example(value="-3")
 @example(value="0")
+@example(value="1e308")
+@example(value="0.0009")
+@example(value="100000")
 def test_upload_cap_mbps(capsys, folder, value):
     code = upload(capsys, folder, "--cap-mbps", value)
     try:
-        ok = float(value) > 0 and float(value) != float("inf")
+        ok = 0.001 <= float(value) <= 100_000  # planner.options: 1 kbit/s to 100 Gbit/s
     except ValueError:
         ok = False
     assert code == (0 if ok else 2)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from faultproxy import assert_all_there, blobs, camera_files, integrity_ok, make_tree
 
-import planner.cli as cli
+import planner.cli.ui as cli
 from planner.cli import main
 
 
@@ -139,14 +139,14 @@ def test_disk_full_mid_upload(azurite, container, tmp_path, monkeypatch, capsys,
     url = azurite.container_sas_url(container)
     monkeypatch.setenv("MDPLAN_HOME", str(tiny_disk))
     monkeypatch.chdir(tmp_path)
-    real_plan = cli._RichUploadUI.plan
+    real_plan = cli.RichUploadUI.plan
     filled: list[Path] = []
 
     def plan_then_fill(self, plan):  # the scan is in the journal; now the disk fills up
         real_plan(self, plan)
         filled.append(_fill(tiny_disk))
 
-    monkeypatch.setattr(cli._RichUploadUI, "plan", plan_then_fill)
+    monkeypatch.setattr(cli.RichUploadUI, "plan", plan_then_fill)
     capsys.readouterr()
     code = main(["upload", str(root), url, "--allow-sleep", "--workers", "2"])
     err = capsys.readouterr().err
@@ -154,7 +154,7 @@ def test_disk_full_mid_upload(azurite, container, tmp_path, monkeypatch, capsys,
     assert code == 2, err
     assert "Traceback" not in err and "bug in mdplan" not in err, err
     assert "disk is full" in err and "MDPLAN_HOME" in err
-    monkeypatch.setattr(cli._RichUploadUI, "plan", real_plan)
+    monkeypatch.setattr(cli.RichUploadUI, "plan", real_plan)
     filled[0].unlink()
     (journal,) = _journals(tiny_disk)
     assert integrity_ok(journal)

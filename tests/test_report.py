@@ -387,7 +387,8 @@ def test_plan_page_curve_passes_through_the_users_point(tmp_path: Path) -> None:
     import numpy as np
     from dataclasses import replace as dc_replace
 
-    from planner.estimate import BandwidthFigure, assess, estimate
+    from planner.assessment import assess
+    from planner.estimate import BandwidthFigure, estimate
     from planner.report import plan_report_data
     from planner.sample import generate_sample_set
 

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import pytest
 from faultproxy import FaultProxy, ScaledClock, blobs, camera_files, journal_rows, make_tree, sig_forms
 
-import planner.cli as cli
+import planner.cli.app as cli
 from planner.cli import main
 from planner.sas import parse_sas_url
 from planner.upload import QuietUI, UploadOptions, run

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from planner.clock import Clock
-from planner.errors import BadInput
 from planner.journal import Journal, State, last_rate
 from planner.storage import RemoteBlob
 from planner.transfer.options import Plan, UploadOptions
@@ -16,18 +15,10 @@ CLASH_EXAMPLES = 5
 
 
 def build_timetable(cap_mbps: float | None, bwlimit: str | None) -> Any:
-    """One Timetable from AzCopy's --cap-mbps or rclone's --bwlimit (not both)."""
-    from planner.throttle import Timetable
+    """One Timetable from AzCopy's --cap-mbps or rclone's --bwlimit (not both): planner.options' rule."""
+    from planner.options import speed_cap
 
-    if cap_mbps is not None and bwlimit is not None:
-        raise BadInput("Give either --cap-mbps or --bwlimit, not both.")
-    if cap_mbps is not None:
-        if not (cap_mbps > 0) or cap_mbps != cap_mbps or cap_mbps == float("inf"):
-            raise BadInput("--cap-mbps takes a number of megabits per second above zero, such as 20.")
-        return Timetable.from_cap_mbps(cap_mbps)
-    if bwlimit is not None:
-        return Timetable.parse(bwlimit)
-    return None
+    return speed_cap(cap_mbps, bwlimit)
 
 
 def make_plan(journal: Journal, opts: UploadOptions, timetable: Any, resumed: bool, clock: Clock) -> Plan:
@@ -42,10 +33,8 @@ def make_plan(journal: Journal, opts: UploadOptions, timetable: Any, resumed: bo
         eta = _eta(to_send_bytes, rate / 8, timetable, clock)
     advice, reasons = None, []
     if rate and to_send_bytes:
-        # the advice weighs the rate that will be used: the cap or schedule, not the link's best
-        used = to_send_bytes * 8 / eta if eta else rate
-        try:
-            advice, reasons = _advice(to_send_files, to_send_bytes, min(rate, used))
+        try:  # the advice weighs the rate that will be used: the cap or schedule, not the link's best
+            advice, reasons = _advice(to_send_files, to_send_bytes, rate, timetable, clock)
         except Exception:  # advice is a courtesy; the plan stands without it
             advice, reasons = None, []
     expiry = opts.sas.expiry
@@ -72,11 +61,13 @@ def _eta(remaining_bytes: int, link_bytes_per_s: float, timetable: Any, clock: C
     return eta_seconds(remaining_bytes, link_bytes_per_s, timetable, clock.now())
 
 
-def _advice(files: int, nbytes: int, bits_per_second: float) -> tuple[str | None, list[str]]:
+def _advice(files: int, nbytes: int, bits_per_second: float, timetable: Any,
+            clock: Clock) -> tuple[str | None, list[str]]:
     """The estimate model's verdict for what is left at this rate (upload vs mail a drive)."""
     from planner import estimate
 
-    rec = estimate.advise(files=files, nbytes=nbytes, bits_per_second=bits_per_second)
+    rec = estimate.advise(files=files, nbytes=nbytes, bits_per_second=bits_per_second, cap=timetable,
+                          start=clock.now())
     return rec.recommendation, list(rec.reasons)
 
 

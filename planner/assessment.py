@@ -1,0 +1,258 @@
+"""`mdplan estimate` put together: scan the folder, measure (or take) the upload speed, run the model.
+
+This is the I/O around planner.estimate (which stays pure): the scan, the probe, the Wi-Fi check,
+the SAS expiry against the clock. `EstimateSummary` is what `mdplan estimate --json` prints, field
+for field; `email_summary` is the block people paste into an email.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from planner.clock import Clock, SystemClock
+from planner.errors import BadInput
+from planner.estimate import Estimate, EstimateSettings, estimate, method_words
+from planner.units import format_bytes, format_duration
+
+if TYPE_CHECKING:
+    from planner.throttle import Timetable
+
+NO_SPEED = ("The upload speed is missing: give the SAS URL to measure it to the real destination, "
+            "or --bandwidth 20Mbps if you know it, or --speedtest for a rough figure.")
+
+
+@dataclass
+class Assessment:
+    folder: str
+    scan: Any  # planner.scan.ScanSummary
+    upload_files: int
+    upload_bytes: int
+    images_only: bool
+    measurement: Any  # planner.bandwidth.Measurement
+    estimate: Estimate
+    sas_display: str | None = None
+    sas_expiry: datetime | None = None
+    sas_expiry_source: str | None = None  # "se" | "policy" | None
+    expires_before_finish: bool = False
+    on_wifi: bool | None = None
+    started: datetime | None = None  # when it was assessed (the clock's wall time)
+
+
+def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = False,
+           seconds: float | None = None, images_only: bool = False, settings: EstimateSettings | None = None,
+           cap: Timetable | None = None, clock: Clock | None = None,
+           scan_progress=None, probe_progress=None) -> Assessment:
+    """Scan the folder, measure (or take) the bandwidth, and run the model (with the speed cap, if any)."""
+    from planner import options
+    from planner.bandwidth import measure, remember
+    from planner.scan import Kind, scan, source_folder
+
+    clock = clock or SystemClock()
+    root = source_folder(options.folder(str(folder)))
+    if sas is None and bandwidth is None and not speedtest:
+        raise BadInput(NO_SPEED)
+    options.bandwidth(bandwidth)
+    m = measure(sas=sas, speedtest=speedtest, bandwidth=bandwidth, seconds=options.probe_seconds(seconds),
+                progress=probe_progress)
+    if sas is not None and m.method == "destination":
+        remember(m, sas)
+    summary = scan(root, progress=scan_progress)
+    if images_only:
+        files, nbytes = summary.kind(Kind.IMAGE).files, summary.kind(Kind.IMAGE).bytes
+    else:
+        files, nbytes = summary.upload_files, summary.upload_bytes
+    if files == 0:
+        what = "image files" if images_only else "files to upload (only drive litter, or nothing)"
+        raise BadInput(f"There are no {what} in {root}. Check it is the folder that holds the images.")
+    now = clock.now()
+    est = estimate(nbytes, files, m.to_figure(), settings, cap=cap, start=now)
+    expiry = getattr(sas, "expiry", None) if sas is not None else None
+    source = None if sas is None else ("se" if expiry is not None else ("policy" if sas.policy_id else None))
+    before = bool(expiry is not None and expiry.timestamp() < now.timestamp() + est.upload_seconds)
+    return Assessment(folder=str(root.resolve()), scan=summary, upload_files=files, upload_bytes=nbytes,
+                      images_only=images_only, measurement=m, estimate=est,
+                      sas_display=sas.display if sas is not None else None, sas_expiry=expiry,
+                      sas_expiry_source=source, expires_before_finish=before, on_wifi=default_route_is_wifi(),
+                      started=now)
+
+
+def default_route_is_wifi(route_table: str = "/proc/net/route", net_class: str = "/sys/class/net") -> bool | None:
+    """True/False when the OS lets us tell whether the default route is wireless; None when it does not.
+
+    Linux only: the default route with the lowest metric in /proc/net/route (destination and mask
+    0.0.0.0, route up; with or without a gateway, so PPP and VPN links count), and whether
+    /sys/class/net/IF/wireless exists. No shell-outs, so on Windows and macOS this says "unknown"
+    rather than guess. The paths are parameters so tests can hand in a made-up table.
+    """
+    best: tuple[int, str] | None = None
+    try:
+        with open(route_table, encoding="ascii") as f:
+            next(f)  # header
+            for line in f:
+                parts = line.split()
+                if len(parts) < 8:
+                    continue
+                iface, dest, flags, metric, mask = parts[0], parts[1], int(parts[3], 16), int(parts[6]), parts[7]
+                if dest == "00000000" and mask == "00000000" and flags & 1:  # RTF_UP
+                    if best is None or metric < best[0]:
+                        best = (metric, iface)
+    except (OSError, StopIteration, ValueError, UnicodeDecodeError):
+        return None
+    if best is None:
+        return None
+    return os.path.isdir(os.path.join(net_class, best[1], "wireless"))
+
+
+def email_summary(a: Assessment) -> str:
+    """A plain-text block to paste into an email to the MegaDetector team."""
+    s = a.scan
+    e = a.estimate
+    lines = [
+        "Camera-trap image set - summary from mdplan",
+        f"Images: {kind_count(s, 'image')[0]:,} ({format_bytes(kind_count(s, 'image')[1])})",
+        f"Videos: {kind_count(s, 'video')[0]:,} ({format_bytes(kind_count(s, 'video')[1])})",
+        f"To send: {a.upload_files:,} files, {format_bytes(e.bytes)}",
+        f"Upload speed: {e.bandwidth.bits_per_second / 1e6:.1f} Mbit/s ({method_words(e.bandwidth.method)})",
+    ]
+    if e.cap:
+        lines.append(f"Speed cap: {e.cap.removesuffix(' cap')} "
+                     f"({e.rate_bits_per_second / 1e6:.1f} Mbit/s for the files)")
+    lines += [
+        f"Projected upload time: {format_duration(e.upload_seconds)}",
+        f"Mailing a drive instead: {format_duration(e.drive_seconds)}, {e.drives} drive(s)",
+        f"Plan: {'upload' if e.recommendation == 'upload' else 'mail a hard drive'}",
+    ]
+    return "\n".join(lines)
+
+
+def kind_count(summary: Any, kind: str) -> tuple[int, int]:
+    """(files, bytes) of one kind ("image", "video", "litter", "other") in a scan summary."""
+    k = getattr(summary, "kinds", {}).get(kind)
+    return (k.files, k.bytes) if k else (0, 0)
+
+
+# ------------------------------------------------------------------------------------------------
+# `mdplan estimate --json`: the schema, as dataclasses (the CLI serialises them; fields in this order)
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FileCounts:
+    total: int
+    images: int
+    videos: int
+    litter: int
+    other: int
+    upload: int
+
+
+@dataclass(frozen=True)
+class ByteCounts:
+    total: int
+    upload: int
+
+
+@dataclass(frozen=True)
+class SiteCount:
+    site: str
+    files: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class SizeStats:
+    median: float
+    p95: float
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BandwidthInfo:
+    bits_per_second: float
+    method: str
+    rtt_ms: float | None
+    per_file_seconds: float | None
+    note: str
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    seconds: float
+    workers: int
+    cap_months: float | None
+    bits_per_second: float  # the rate the time counts with: the link's, held under the speed cap
+    speed_cap: str | None  # the cap or timetable, in words (None: no cap)
+
+
+@dataclass(frozen=True)
+class DriveInfo:
+    seconds: float
+    drives: int
+
+
+@dataclass(frozen=True)
+class WhatIfRow:
+    bits_per_second: float
+    upload_seconds: float
+    recommendation: str
+
+
+@dataclass(frozen=True)
+class SasInfo:
+    destination: str
+    expiry: datetime | None
+    expiry_source: str | None
+    expires_before_finish: bool
+
+
+@dataclass(frozen=True)
+class EstimateSummary:
+    """What `mdplan estimate --json` prints (README: "estimate --json")."""
+
+    folder: str
+    files: FileCounts
+    bytes: ByteCounts
+    sites: list[SiteCount]
+    sizes: SizeStats
+    duplicate_names: int
+    problems: list[Problem]
+    bandwidth: BandwidthInfo
+    upload: UploadInfo
+    drive: DriveInfo
+    recommendation: str
+    close_call: bool
+    reasons: list[str]
+    what_if: list[WhatIfRow]
+    sas: SasInfo | None
+    on_wifi: bool | None
+    report: str | None = None  # the plan page, when one was written
+
+
+def summarize(a: Assessment, report: str | None = None) -> EstimateSummary:
+    """The --json form of an assessment."""
+    s, e, bw = a.scan, a.estimate, a.estimate.bandwidth
+    counts = {k: kind_count(s, k)[0] for k in ("image", "video", "litter", "other")}
+    return EstimateSummary(
+        folder=a.folder,
+        files=FileCounts(total=s.files, images=counts["image"], videos=counts["video"], litter=counts["litter"],
+                         other=counts["other"], upload=a.upload_files),
+        bytes=ByteCounts(total=s.bytes, upload=a.upload_bytes),
+        sites=[SiteCount(x.site, x.files, x.bytes) for x in s.sites],
+        sizes=SizeStats(s.sizes.median, s.sizes.p95),
+        duplicate_names=s.duplicate_names,
+        problems=[Problem(p, r) for p, r in s.problems],
+        bandwidth=BandwidthInfo(bw.bits_per_second, bw.method, bw.rtt_ms, bw.per_file_seconds, bw.note),
+        upload=UploadInfo(e.upload_seconds, e.workers, e.cap_months, e.rate_bits_per_second, e.cap),
+        drive=DriveInfo(e.drive_seconds, e.drives),
+        recommendation=e.recommendation, close_call=e.close_call, reasons=list(e.reasons),
+        what_if=[WhatIfRow(w.bits_per_second, w.upload_seconds, w.recommendation) for w in e.what_if],
+        sas=None if a.sas_display is None else SasInfo(a.sas_display, a.sas_expiry, a.sas_expiry_source,
+                                                       a.expires_before_finish),
+        on_wifi=a.on_wifi, report=report,
+    )
