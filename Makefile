@@ -31,6 +31,7 @@ demo: setup
 	$(BIN)/mdplan demo
 
 test: setup browser
+	$(BIN)/lint-imports --no-cache  # the layering contracts in pyproject.toml (ARCHITECTURE.md)
 	$(BIN)/python -m pytest -q
 
 bench: setup

@@ -99,9 +99,12 @@ class OwnOutputs:
                       (_resolved(default_report_dir()), "mdplan's reports folder")]
         self._files: set[Path] = set()
         for p in report_paths:
-            r = _resolved(Path(p))
-            if Path(p).is_dir():
-                self._dirs.append((r, "mdplan's reports folder"))
+            try:
+                r = _resolved(Path(p))
+                if Path(p).is_dir():
+                    self._dirs.append((r, "mdplan's reports folder"))
+            except (OSError, ValueError):  # a path the system cannot hold (NUL, too long): the writer says so
+                continue
             self._files.update({r, r.with_suffix(".csv"), r.with_suffix(".html")})
 
     def reason(self, path: Path | str) -> str | None:
