@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from planner.report import FailureRow, ManifestRow, write_manifest, write_upload_report
-from report_samples import FAKE_SIG, SAS_URL, upload_data
+from helpers.report_samples import FAKE_SIG, SAS_URL, upload_data
 
 FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\").jpg", "+cmd.jpg", "-2+3.jpg", "@SUM(A1).jpg",
             "\tIMG.jpg", "\rIMG.jpg", "'quoted.jpg"]

@@ -12,7 +12,7 @@ import pytest
 
 from planner.journal import Journal, ScanRow
 from planner.report import write_job_report, write_plan_report
-from report_samples import plan_data
+from helpers.report_samples import plan_data
 
 ACCOUNT = "https://acct.blob.core.windows.net"
 

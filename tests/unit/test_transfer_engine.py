@@ -1,6 +1,6 @@
 """The uploader's rules, run against the in-memory store (planner.memory_store) under a fake clock:
 nothing lost, nothing sent twice, retries, pauses for a dead link, block reuse, integrity, clashes.
-The same rules are checked against a real Azurite in tests/test_upload.py and the fault suites."""
+The same rules are checked against a real Azurite in tests/integration/test_upload.py and the fault suites."""
 
 from __future__ import annotations
 

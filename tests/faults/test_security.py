@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from faultproxy import FaultProxy, ScaledClock, blobs, camera_files, journal_rows, make_tree, sig_forms
+from helpers.faultproxy import FaultProxy, ScaledClock, blobs, camera_files, journal_rows, make_tree, sig_forms
 
 import planner.cli.app as cli
 from planner.cli import main

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from faultproxy import (FaultProxy, ScaledClock, assert_all_there, blobs, camera_files, integrity_ok, journal_rows,
+from helpers.faultproxy import (FaultProxy, ScaledClock, assert_all_there, blobs, camera_files, integrity_ok, journal_rows,
                         make_tree, sig_forms)
 
 from planner.sas import parse_sas_url

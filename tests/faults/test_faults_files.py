@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from faultproxy import assert_all_there, blobs, camera_files, integrity_ok, journal_rows, make_tree
+from helpers.faultproxy import assert_all_there, blobs, camera_files, integrity_ok, journal_rows, make_tree
 
 import planner.transfer.files as source_files
 import planner.transfer.sender as upload

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from faultproxy import assert_all_there, blobs, camera_files, integrity_ok, make_tree
+from helpers.faultproxy import assert_all_there, blobs, camera_files, integrity_ok, make_tree
 
 import planner.cli.ui as cli
 from planner.cli import main

@@ -95,10 +95,10 @@ def test_azure_tests_fail_not_skip_without_node(tmp_path) -> None:
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PATH": str(tmp_path)}
     ran = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_emulator.py::test_azurite_answers_on_loopback"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/integration/test_emulator.py::test_azurite_answers_on_loopback"],
         cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
     assert ran.returncode != 0

@@ -18,7 +18,7 @@ from planner.report import (
     write_plan_report, write_upload_report,
 )
 from planner.units import format_bytes, format_duration, format_rate
-from report_samples import FAKE_SIG, SAS_URL, START, manifest, plan_data, upload_data
+from helpers.report_samples import FAKE_SIG, SAS_URL, START, manifest, plan_data, upload_data
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 

@@ -22,7 +22,7 @@ from benchmarks.ceiling import send_stream, serve_sink
 from benchmarks.lab import Link, cleanup_stale, is_root, leftovers
 from benchmarks.proxy import DelayProxy, Endpoint
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 needs_root = pytest.mark.skipif(not is_root(), reason="needs root to build network namespaces")
 
 

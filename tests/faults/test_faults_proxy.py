@@ -11,7 +11,7 @@ import pytest
 
 from planner.azure import container_client, error_code, is_transient
 from planner.sas import parse_sas_url
-from faultproxy import FaultProxy
+from helpers.faultproxy import FaultProxy
 
 
 @pytest.fixture

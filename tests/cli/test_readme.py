@@ -49,7 +49,7 @@ from urllib.parse import unquote
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 
 COMMAND_TAGS = {"bat", "cmd", "powershell", "sh", "shell", "console"}

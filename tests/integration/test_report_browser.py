@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from planner.report import write_plan_report, write_upload_report
-from report_samples import manifest, plan_data, upload_data
+from helpers.report_samples import manifest, plan_data, upload_data
 
 pytestmark = pytest.mark.browser
 

@@ -252,7 +252,7 @@ def in_fresh_python(code: str, *args: str) -> dict:
     import subprocess
     import textwrap
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     done = subprocess.run([sys.executable, "-c", textwrap.dedent(code), *args], capture_output=True,
                           text=True, env=env, timeout=120)

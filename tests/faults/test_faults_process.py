@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from faultproxy import assert_all_there, blobs, camera_files, integrity_ok, journal_rows, make_tree
+from helpers.faultproxy import assert_all_there, blobs, camera_files, integrity_ok, journal_rows, make_tree
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="kill -9 and SIGTERM are POSIX signals")
 

@@ -1,0 +1,1 @@
+"""Shared test helpers: the fault proxy and its Azurite helpers, report samples."""
