@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from base64 import b64encode
+from base64 import b64decode, b64encode
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -105,6 +105,18 @@ def block_id(index: int, block_md5: bytes) -> str:
     length, and mdplan 0.1.0's ids had this length too, so blocks it staged are simply not matched).
     """
     return b64encode(index.to_bytes(4, "big") + block_md5[:11]).decode()
+
+
+def block_index(block_id_text: str) -> int | None:
+    """The index a content-derived block id (see `block_id`) names, or None for an id of another form
+    (mdplan 0.1.0's size/mtime fingerprints, another tool's ids): those say nothing about the bytes."""
+    try:
+        raw = b64decode(block_id_text, validate=True)
+    except (ValueError, TypeError):
+        return None
+    if len(raw) != 15:
+        return None
+    return int.from_bytes(raw[:4], "big")
 
 
 def md5_file(path: Path) -> str:
