@@ -7,7 +7,7 @@ import typer
 
 from planner import options
 from planner.cli.app import app
-from planner.cli.output import print_json, say, to_jsonable
+from planner.cli.output import note, print_json, say, to_jsonable
 from planner.errors import ExitCode
 
 
@@ -47,9 +47,10 @@ def verify(
 
     source = options.folder(folder)
     sas_url = resolve_sas_argument(sas)
+    level = "deep" if deep else "blocks" if blocks else "fast"
     res = do_verify(source, sas_url, prefix=prefix, images_only=images_only,
-                    include=tuple(include), exclude=tuple(exclude),
-                    level="deep" if deep else "blocks" if blocks else "fast")
+                    include=tuple(include), exclude=tuple(exclude), level=level,
+                    progress=None if level == "fast" else Progress(level))
     if json_out:
         data = to_jsonable(res)
         data["ok"] = res.ok
@@ -57,6 +58,26 @@ def verify(
     else:
         _print_verify_result(res)
     return 0 if res.ok else int(ExitCode.PARTIAL)
+
+
+class Progress:
+    """A line on stderr every `every` seconds while a --blocks or --deep run goes on (it may take hours)."""
+
+    def __init__(self, level: str, *, clock=None, every: float = 15.0) -> None:
+        from planner.clock import SystemClock
+
+        self.clock = clock or SystemClock()
+        self.every = every
+        self.doing = "downloaded and hashed" if level == "deep" else "compared by block list"
+        self.last = self.clock.monotonic()
+
+    def __call__(self, files: int, nbytes: int) -> None:
+        from planner.units import format_bytes
+
+        now = self.clock.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            note(f"  ... {files:,} files ({format_bytes(nbytes)}) {self.doing} so far")
 
 
 def _print_verify_result(res) -> None:

@@ -16,7 +16,7 @@ Each file's `FileCheck` says what proved it (`proved_by`), and the result counts
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
@@ -91,7 +91,9 @@ class _Ctx:
 def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = False,
            include: Sequence[str] = (), exclude: Sequence[str] = (), home: Path | None = None,
            keep: int = 1000, store: BlobStore | None = None, level: Level = "fast", keep_files: int = 100_000,
-           workers: int = 8) -> VerifyResult:
+           workers: int = 8, progress: Callable[[int, int], None] | None = None) -> VerifyResult:
+    """Compare `source` with the container at `level`; `progress(files, bytes)` is called after each file
+    (on the calling thread), for a line now and then during a long `--blocks` or `--deep` run."""
     from planner.scan import source_folder
     from planner.transfer import Selector
 
@@ -122,6 +124,8 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
                 checks = pool.map(lambda item: _check(ctx, item[0], item[1], remote.get(item[1])), batch)
                 for (e, _name), (check, diff) in zip(batch, checks):
                     _count(result, e.size, check, diff, keep, keep_files)
+                    if progress is not None:
+                        progress(result.files_checked, result.bytes_checked)
     finally:
         if own:
             store.close()

@@ -159,3 +159,18 @@ def test_an_empty_file_and_a_missing_blob_at_the_deep_level(tmp_path):
     deep = check(root, store, "deep", tmp_path)
     assert [(d.rel_path, d.problem) for d in deep.differences] == [("site1/IMG_0002.JPG", "missing")]
     assert deep.proved_by["download"] == 3
+
+
+def test_a_long_run_reports_progress_after_each_file(tmp_path, capsys):
+    from planner.cli.verify import Progress
+
+    root, store, _ = uploaded(tmp_path)
+    seen = []
+    verify(root, url(), store=store, level="deep", home=tmp_path / "h", progress=lambda n, b: seen.append((n, b)))
+    assert [n for n, _ in seen] == [1, 2, 3] and seen[-1][1] == 3 * MiB + 50_000
+    clock = FakeClock()
+    line = Progress("deep", clock=clock, every=15)
+    line(1, 10)
+    clock.sleep(16)
+    line(2, 2 * MiB)
+    assert capsys.readouterr().err.count("downloaded and hashed so far") == 1
