@@ -119,13 +119,16 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
         ctx = _Ctx(source, level, store, _journal_md5s(source, sas, full_prefix, home))
         remote = _listing(store, full_prefix)
         work = ((e, blob_name_for(e.rel_path, full_prefix)) for e in _selected(source, selector))
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        try:
             while batch := list(islice(work, 256)):
                 checks = pool.map(lambda item: _check(ctx, item[0], item[1], remote.get(item[1])), batch)
                 for (e, _name), (check, diff) in zip(batch, checks):
                     _count(result, e.size, check, diff, keep, keep_files)
                     if progress is not None:
                         progress(result.files_checked, result.bytes_checked)
+        finally:  # a refusal or Ctrl-C: no further download starts (those under way finish)
+            pool.shutdown(wait=True, cancel_futures=True)
     finally:
         if own:
             store.close()
