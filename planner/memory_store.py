@@ -5,7 +5,9 @@ block lists), checks what Azure checks (the transactional MD5 of every write, eq
 conditional writes, commits naming only blocks it holds) and can be told to fail: `fail_next(op, kind)`
 queues a failure for the next request of one kind ("put", "stage", "commit", "list", "staged",
 "committed", "properties", "download", "delete"), and `faults` is a hook called before every request
-that may raise a StoreError itself (a black-holed link, a revoked URL, a 503 storm).
+that may raise a StoreError itself (a black-holed link, a revoked URL, a 503 storm). `may` is what the
+URL allows (e.g. "cwl" for an intake URL): a request it does not cover is refused as Azure refuses it
+(403 AuthorizationPermissionMismatch), so reads of block lists and bytes fail for a URL that may not read.
 
 It also counts requests and bytes, so tests can assert "nothing sent twice".
 """
@@ -36,6 +38,14 @@ def store_error(kind: ErrorKind, *, timeout: bool = False) -> StoreError:
     return StoreError(kind, _MESSAGES[kind](), status=status, timeout=timeout)
 
 
+# the SAS permissions of which each request needs one (as Azure checks them), and the words for a refusal
+_NEEDS = {"list": "l", "put": "cw", "stage": "cw", "commit": "cw", "staged": "r", "committed": "r",
+          "properties": "r", "download": "r", "delete": "d"}
+_DOING = {"list": "listing the container", "put": "uploading", "stage": "uploading", "commit": "uploading",
+          "staged": "reading files back", "committed": "reading files back", "properties": "reading files back",
+          "download": "reading files back", "delete": "deleting the test file"}
+
+
 @dataclass
 class _Blob:
     data: bytes
@@ -48,7 +58,8 @@ class _Blob:
 class MemoryBlobStore:
     """A container in a dict. Thread-safe: the engine's workers share one."""
 
-    def __init__(self, *, faults: Callable[[str, str], None] | None = None) -> None:
+    def __init__(self, *, faults: Callable[[str, str], None] | None = None, may: str = "racwdl") -> None:
+        self.may = may
         self.blobs: dict[str, _Blob] = {}
         self.staged: dict[str, dict[str, bytes]] = {}
         self.faults = faults
@@ -75,6 +86,9 @@ class MemoryBlobStore:
     def _request(self, op: str, name: str = "") -> None:
         with self._lock:
             self.requests[op] += 1
+            if not any(letter in self.may for letter in _NEEDS[op]):
+                raise StoreError("sas", SasProblem(f"This URL does not give permission for {_DOING[op]}."),
+                                 status=403, code="AuthorizationPermissionMismatch")
             for i, (queued_op, err) in enumerate(self._queued):
                 if queued_op == op:
                     del self._queued[i]

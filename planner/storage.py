@@ -85,7 +85,8 @@ class BlobStore(Protocol):
         ...
 
     def committed_blocks(self, name: str) -> list[Block]:
-        """The committed block list of `name` ([] for a blob put in one piece). not_found if absent."""
+        """The committed block list of `name`, in order ([] for a blob put in one piece). not_found if absent;
+        needs read permission, as download_range."""
         ...
 
     def commit_blocks(self, name: str, block_ids: Sequence[str], *, content_md5: bytes, content_type: str,
@@ -97,7 +98,10 @@ class BlobStore(Protocol):
         """Size and stored MD5 of one blob; StoreError(not_found) when there is none."""
         ...
 
-    def download_range(self, name: str, offset: int, length: int) -> bytes: ...
+    def download_range(self, name: str, offset: int, length: int) -> bytes:
+        """Bytes [offset, offset + length) of the blob (b"" for length 0; fewer at its end). Needs a URL that
+        may read (StoreError "sas", code AuthorizationPermissionMismatch, otherwise); not_found if absent."""
+        ...
 
     def delete_blob(self, name: str) -> None: ...
 
