@@ -1,0 +1,81 @@
+"""Which names can go up as they are (Azure's blob name rules), and showing any name safely on a terminal.
+
+Pure functions; a leaf (imports nothing of mdplan). The rules, from Azure's "Naming and Referencing
+Containers, Blobs, and Metadata" and what the service and Azurite do:
+
+- a blob name is 1 to 1,024 characters (counted as the service counts them: UTF-16 code units);
+- at most 254 path segments ('/'-separated parts);
+- no control characters (C0 U+0000-U+001F, DEL U+007F, C1 U+0080-U+009F): the service refuses them,
+  and one such blob made every Azurite listing of its container fail;
+- no segment ending in '.': the service trims trailing dots, so `a.jpg.` would overwrite `a.jpg`;
+- no empty segment (`a//b`, a name ending in '/'): the service or its listing folds them away;
+- the name must be text (a Linux file name with bytes that are not UTF-8 cannot be put in a URL).
+
+'.' and '..' segments never reach these rules: planner.journal.naming escapes them (`%2E%2E`).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+MAX_NAME = 1024  # characters (UTF-16 code units, as the service counts)
+MAX_SEGMENTS = 254
+
+# Shown as escapes, never raw: controls (C0, DEL, C1), lone surrogates, line/paragraph separators and the
+# invisible direction marks and overrides that can make a name read as another ("Trojan source").
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def is_control(ch: str) -> bool:
+    """C0 controls, DEL and C1 controls."""
+    o = ord(ch)
+    return o < 0x20 or 0x7F <= o <= 0x9F
+
+
+def _hidden(ch: str) -> bool:
+    return is_control(ch) or ch in _BIDI or unicodedata.category(ch) in ("Cs", "Zl", "Zp")
+
+
+def safe_display(name: str) -> str:
+    """The name as it can be printed on any terminal: control characters, escape sequences, lone
+    surrogates (undecodable bytes) and direction overrides appear as visible escapes (`\\x1b`,
+    `\\u202e`); everything else, accents included, is shown as it is."""
+    if not any(_hidden(ch) for ch in name):
+        return name
+    parts = []
+    for ch in name:
+        if not _hidden(ch):
+            parts.append(ch)
+        elif ord(ch) <= 0xFF:
+            parts.append(f"\\x{ord(ch):02x}")
+        else:
+            parts.append(f"\\u{ord(ch):04x}")
+    return "".join(parts)
+
+
+def _utf16_length(name: str) -> int:
+    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in name)
+
+
+def blob_name_problem(blob_name: str) -> str | None:
+    """Why this blob name cannot go up as it is, in plain words; None when it can."""
+    if not blob_name:
+        return "the name is empty"
+    if any(unicodedata.category(ch) == "Cs" for ch in blob_name):
+        return "the name holds bytes that are not valid text (UTF-8), which cannot be put in a URL"
+    bad = next((ch for ch in blob_name if is_control(ch)), None)
+    if bad is not None:
+        return f"the name holds a control character ({safe_display(bad)}), which Azure does not accept"
+    length = _utf16_length(blob_name)
+    if length > MAX_NAME:
+        return f"the name is {length:,} characters long (with the folders); Azure allows at most {MAX_NAME:,}"
+    segments = blob_name.split("/")
+    if len(segments) > MAX_SEGMENTS:
+        return f"the name is {len(segments):,} folders deep; Azure allows at most {MAX_SEGMENTS}"
+    if any(s == "" for s in segments):
+        return "the name has an empty folder name (two '/' in a row, or a '/' or '\\' at an end)"
+    dotted = next((s for s in segments if s.endswith(".")), None)
+    if dotted is not None:
+        return (f"'{safe_display(dotted)}' ends with '.', which Azure removes (so it would land on another "
+                "name, e.g. 'a.jpg.' on 'a.jpg')")
+    return None
