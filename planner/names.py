@@ -76,6 +76,8 @@ def blob_name_problem(blob_name: str) -> str | None:
         return "the name has an empty folder name (two '/' in a row, or a '/' or '\\' at an end)"
     dotted = next((s for s in segments if s.endswith(".")), None)
     if dotted is not None:
-        return (f"'{safe_display(dotted)}' ends with '.', which Azure removes (so it would land on another "
-                "name, e.g. 'a.jpg.' on 'a.jpg')")
+        trimmed = dotted.rstrip(".")
+        return (f"'{safe_display(dotted)}' ends with '.', which Azure removes: it would be stored as "
+                f"'{safe_display(trimmed)}', over any file of that name" if trimmed else
+                f"'{safe_display(dotted)}' is only dots, which Azure removes")
     return None

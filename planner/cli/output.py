@@ -34,14 +34,22 @@ out = _LazyConsole(stderr=False)  # results (stdout)
 err = _LazyConsole(stderr=True)  # progress, warnings, errors (stderr)
 
 
+def terminal_safe(text: str) -> str:
+    """Text for a terminal: control characters and escape sequences (a file may be named with them) shown
+    as visible escapes (planner.names.safe_display); the line breaks of the text itself kept."""
+    from planner.names import safe_display
+
+    return "\n".join(safe_display(line) for line in text.split("\n"))
+
+
 def say(text: str) -> None:
     """One plain line of results on stdout (no rich markup: paths and names may hold brackets)."""
-    out.print(text, markup=False)
+    out.print(terminal_safe(text), markup=False)
 
 
 def note(text: str) -> None:
     """One plain line on stderr: progress, warnings, errors."""
-    err.print(text, markup=False)
+    err.print(terminal_safe(text), markup=False)
 
 
 def to_jsonable(value: Any) -> Any:

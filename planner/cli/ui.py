@@ -7,7 +7,7 @@ from __future__ import annotations
 import typer
 
 from planner.cli.app import raise_ctrl_c
-from planner.cli.output import err
+from planner.cli.output import err, terminal_safe
 
 
 class RichUploadUI:
@@ -47,7 +47,7 @@ class RichUploadUI:
         if plan.advice == "drive":
             lines.append("  Advice:   at this rate, mailing a drive would be faster: "
                          + " ".join(plan.advice_reasons[:2]))
-        err.print("\n".join(lines), markup=False)
+        err.print(terminal_safe("\n".join(lines)), markup=False)
 
     def confirm(self, question: str) -> bool:
         return typer.confirm(question, default=False, err=True)
@@ -84,7 +84,7 @@ class RichUploadUI:
             self._progress.stop()
 
     def message(self, text: str) -> None:
-        err.print(text, markup=False)
+        err.print(terminal_safe(text), markup=False)
 
 
 def plan_time_line(plan) -> str | None:

@@ -35,7 +35,8 @@ def test_too_long_too_deep_empty_and_trailing_dot():
     assert "empty folder name" in blob_name_problem("a/b/")
     assert "ends with '.'" in blob_name_problem("a.jpg.")
     assert "ends with '.'" in blob_name_problem("site./a.jpg")
-    assert "ends with '.'" in blob_name_problem("x/.../a.jpg")
+    assert "only dots" in blob_name_problem("x/.../a.jpg")
+    assert "stored as 'a.jpg'" in blob_name_problem("s/a.jpg.")
     assert blob_name_problem("")
 
 
@@ -75,5 +76,5 @@ def test_safe_display_never_lets_a_control_or_override_through(name):
 def test_a_plain_file_name_is_refused_exactly_when_it_breaks_a_rule(seg):
     name = f"site/{seg}"
     has_control = any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in seg)
-    expected_bad = has_control or seg.endswith(".")
+    expected_bad = has_control or seg.endswith(".")  # '...' too ("only dots")
     assert (blob_name_problem(name) is not None) == expected_bad, repr(name)
