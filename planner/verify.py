@@ -13,6 +13,7 @@ from typing import Sequence
 
 from planner.errors import SasProblem
 from planner.journal import Journal, blob_name_for, clean_prefix, job_id_for, journal_home
+from planner.names import blob_name_problem
 from planner.sas import SasUrl
 from planner.storage import BlobStore, RemoteBlob, StoreError
 
@@ -58,6 +59,7 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
     remote = _listing(store, sas, full_prefix)
 
     result = VerifyResult(destination="/".join(p for p in (sas.account_name, sas.container, full_prefix) if p))
+    seen: set[str] = set()
     for e in iter_files(source, on_problem=lambda *a: None):
         kind = getattr(e.kind, "value", str(e.kind)).lower()
         selected, _ = selector.decide(e.rel_path, kind)
@@ -67,17 +69,7 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
         result.files_checked += 1
         result.bytes_checked += e.size
         there = remote.get(name)
-        problem = None
-        if there is None:
-            problem = "missing"
-        elif there.size != e.size:
-            problem = "size differs"
-        elif there.md5 is None:
-            result.md5_not_stored += 1
-        else:
-            local = known_md5.get((e.rel_path, e.size, e.mtime_ns)) or md5_file(e.path)
-            if local != there.md5:
-                problem = "MD5 differs"
+        problem = _name_problem(name, seen) or _compare(e, there, known_md5, result, md5_file)
         if problem:
             result.differences_total += 1
             if len(result.differences) < keep:
@@ -86,6 +78,26 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
         else:
             result.files_matched += 1
     return result
+
+
+def _name_problem(name: str, seen: set[str]) -> str | None:
+    """A name that cannot be in the container as it is: Azure refuses or changes it ("bad name"), or another
+    local file maps to the same blob name (NFC/NFD twins: "name twin"), where no MD5 can settle it."""
+    problem = "name twin" if name in seen else ("bad name" if blob_name_problem(name) else None)
+    seen.add(name)
+    return problem
+
+
+def _compare(e, there: RemoteBlob | None, known_md5: dict, result: "VerifyResult", md5_file) -> str | None:
+    if there is None:
+        return "missing"
+    if there.size != e.size:
+        return "size differs"
+    if there.md5 is None:
+        result.md5_not_stored += 1
+        return None
+    local = known_md5.get((e.rel_path, e.size, e.mtime_ns)) or md5_file(e.path)
+    return "MD5 differs" if local != there.md5 else None
 
 
 def _listing(store: BlobStore | None, sas: SasUrl, prefix: str) -> dict[str, RemoteBlob]:

@@ -59,4 +59,8 @@ def _print_verify_result(res) -> None:
         say(f"  {d.problem:13} {d.rel_path}")
     if res.differences_total > 50:
         say(f"  ... and {res.differences_total - 50:,} more (use --json for the full list)")
+    kinds = {d.problem for d in res.differences}
+    if kinds & {"bad name", "name twin"}:
+        say("'bad name': Azure refuses or changes this name; 'name twin': another file has the same name once"
+            " accents are stored one way (NFC/NFD). Rename those files, then run `mdplan upload` again.")
     say("Run the same `mdplan upload` command again to send what is missing or different.")
