@@ -22,8 +22,8 @@ NFD = unicodedata.normalize("NFD", "café.jpg")
 
 
 def _tree(root: Path) -> None:
-    for rel in ["site1/IMG_0001.JPG", "site1/IMG_0002.JPG", "site1/IMG_0002.JPG.", "site1/IMG\x1b[2J\x1b]0;pwned\x07.JPG",
-                f"site2/{NFC}", f"site2/{NFD}"]:
+    for rel in ["site1/IMG_0001.JPG", "site1/IMG_0002.JPG", "site1/IMG_0002.JPG.",
+                "site1/IMG\x1b[2J\x1b]0;pwned\x07.JPG", f"site2/{NFC}", f"site2/{NFD}"]:
         p = root.joinpath(*rel.split("/"))
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(os.urandom(500))
