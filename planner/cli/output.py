@@ -6,6 +6,7 @@ The consoles are made on first use, so `mdplan --help` never loads rich's consol
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
@@ -78,7 +79,10 @@ def to_jsonable(value: Any) -> Any:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
+    # JSON escapes C0 controls itself; C1 ones (U+0080-U+009F, e.g. CSI) and DEL too, for a terminal's sake
+    text = re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

@@ -64,6 +64,7 @@ def test_json_error_carries_the_message_with_visible_escapes(capfd, folder):
     data = json.loads(out)
     assert data["exit_code"] == 2 and "cannot go up as they are named" in data["message"]
     assert "\x1b" not in data["message"] and "\\x1b" in data["message"]
+    assert _raw_controls(out) == []
 
 
 def test_estimate_shows_a_folder_with_an_escape_sequence_safely(capfd, tmp_path, monkeypatch):
@@ -79,3 +80,12 @@ def test_estimate_shows_a_folder_with_an_escape_sequence_safely(capfd, tmp_path,
 
 def test_terminal_safe_keeps_line_breaks_and_escapes_the_rest():
     assert terminal_safe("a\nb\x1b[2Jc\rd") == "a\nb\\x1b[2Jc\\x0dd"
+
+
+def test_json_output_escapes_c1_controls_and_stays_json(capsys):
+    from planner.cli.output import print_json
+
+    print_json({"name": "IMG\x9b2J\x1b\x7f_é.jpg"})
+    out = capsys.readouterr().out
+    assert _raw_controls(out) == []
+    assert json.loads(out) == {"name": "IMG\x9b2J\x1b\x7f_é.jpg"}
