@@ -16,6 +16,7 @@ Containers, Blobs, and Metadata" and what the service and Azurite do:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 MAX_NAME = 1024  # characters (UTF-16 code units, as the service counts)
@@ -24,6 +25,9 @@ MAX_SEGMENTS = 254
 # Shown as escapes, never raw: controls (C0, DEL, C1), lone surrogates, line/paragraph separators and the
 # invisible direction marks and overrides that can make a name read as another ("Trojan source").
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029" + "".join(sorted(_BIDI)) + "]")
 
 
 def is_control(ch: str) -> bool:
@@ -40,7 +44,7 @@ def safe_display(name: str) -> str:
     """The name as it can be printed on any terminal: control characters, escape sequences, lone
     surrogates (undecodable bytes) and direction overrides appear as visible escapes (`\\x1b`,
     `\\u202e`); everything else, accents included, is shown as it is."""
-    if not any(_hidden(ch) for ch in name):
+    if not _HIDDEN.search(name):
         return name
     parts = []
     for ch in name:
@@ -54,30 +58,31 @@ def safe_display(name: str) -> str:
 
 
 def _utf16_length(name: str) -> int:
-    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in name)
+    return len(name.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def blob_name_problem(blob_name: str) -> str | None:
     """Why this blob name cannot go up as it is, in plain words; None when it can."""
     if not blob_name:
         return "the name is empty"
-    if any(unicodedata.category(ch) == "Cs" for ch in blob_name):
-        return "the name holds bytes that are not valid text (UTF-8), which cannot be put in a URL"
-    bad = next((ch for ch in blob_name if is_control(ch)), None)
-    if bad is not None:
-        return f"the name holds a control character ({safe_display(bad)}), which Azure does not accept"
-    length = _utf16_length(blob_name)
+    if not blob_name.isprintable():  # isprintable (C speed) clears the common case of all three checks
+        if _SURROGATE.search(blob_name):
+            return "the name holds bytes that are not valid text (UTF-8), which cannot be put in a URL"
+        bad = _CONTROL.search(blob_name)
+        if bad is not None:
+            return f"the name holds a control character ({safe_display(bad.group())}), which Azure does not accept"
+    length = len(blob_name) if blob_name.isascii() else _utf16_length(blob_name)
     if length > MAX_NAME:
         return f"the name is {length:,} characters long (with the folders); Azure allows at most {MAX_NAME:,}"
-    segments = blob_name.split("/")
-    if len(segments) > MAX_SEGMENTS:
-        return f"the name is {len(segments):,} folders deep; Azure allows at most {MAX_SEGMENTS}"
-    if any(s == "" for s in segments):
+    depth = blob_name.count("/") + 1
+    if depth > MAX_SEGMENTS:
+        return f"the name is {depth:,} folders deep; Azure allows at most {MAX_SEGMENTS}"
+    if "//" in blob_name or blob_name.startswith("/") or blob_name.endswith("/"):
         return "the name has an empty folder name (two '/' in a row, or a '/' or '\\' at an end)"
-    dotted = next((s for s in segments if s.endswith(".")), None)
-    if dotted is not None:
-        trimmed = dotted.rstrip(".")
-        return (f"'{safe_display(dotted)}' ends with '.', which Azure removes: it would be stored as "
-                f"'{safe_display(trimmed)}', over any file of that name" if trimmed else
-                f"'{safe_display(dotted)}' is only dots, which Azure removes")
-    return None
+    if "./" not in blob_name and not blob_name.endswith("."):
+        return None
+    dotted = next(s for s in blob_name.split("/") if s.endswith("."))
+    trimmed = dotted.rstrip(".")
+    return (f"'{safe_display(dotted)}' ends with '.', which Azure removes: it would be stored as "
+            f"'{safe_display(trimmed)}', over any file of that name" if trimmed else
+            f"'{safe_display(dotted)}' is only dots, which Azure removes")
