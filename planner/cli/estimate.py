@@ -91,7 +91,9 @@ def _print_contents(a) -> None:
     from planner.units import format_bytes
 
     s = a.scan
-    t = Table(title=f"What is in {a.folder}", show_edge=False)
+    from planner.names import safe_display
+
+    t = Table(title=f"What is in {safe_display(str(a.folder))}", show_edge=False)
     for col in ("kind", "files", "size"):
         t.add_column(col, justify="right" if col != "kind" else "left")
     for k, label in (("image", "images"), ("video", "videos"), ("other", "other files"),
@@ -106,7 +108,7 @@ def _print_contents(a) -> None:
         for col in ("site", "files", "size"):
             st.add_column(col, justify="right" if col != "site" else "left")
         for x in sites[:30]:
-            st.add_row(x.site, f"{x.upload_files:,}", format_bytes(x.upload_bytes))
+            st.add_row(safe_display(x.site), f"{x.upload_files:,}", format_bytes(x.upload_bytes))
         if len(sites) > 30:
             st.add_row(f"... {len(sites) - 30} more", "", "")
         out.print(st)

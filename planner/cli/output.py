@@ -6,6 +6,7 @@ The consoles are made on first use, so `mdplan --help` never loads rich's consol
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
@@ -34,14 +35,22 @@ out = _LazyConsole(stderr=False)  # results (stdout)
 err = _LazyConsole(stderr=True)  # progress, warnings, errors (stderr)
 
 
+def terminal_safe(text: str) -> str:
+    """Text for a terminal: control characters and escape sequences (a file may be named with them) shown
+    as visible escapes (planner.names.safe_display); the line breaks of the text itself kept."""
+    from planner.names import safe_display
+
+    return "\n".join(safe_display(line) for line in text.split("\n"))
+
+
 def say(text: str) -> None:
     """One plain line of results on stdout (no rich markup: paths and names may hold brackets)."""
-    out.print(text, markup=False)
+    out.print(terminal_safe(text), markup=False)
 
 
 def note(text: str) -> None:
     """One plain line on stderr: progress, warnings, errors."""
-    err.print(text, markup=False)
+    err.print(terminal_safe(text), markup=False)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -70,7 +79,10 @@ def to_jsonable(value: Any) -> Any:
 
 
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False) + "\n")
+    text = json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
+    # JSON escapes C0 controls itself; C1 ones (U+0080-U+009F, e.g. CSI) and DEL too, for a terminal's sake
+    text = re.sub("[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 

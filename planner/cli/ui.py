@@ -7,7 +7,7 @@ from __future__ import annotations
 import typer
 
 from planner.cli.app import raise_ctrl_c
-from planner.cli.output import err
+from planner.cli.output import err, terminal_safe
 
 
 class RichUploadUI:
@@ -19,22 +19,23 @@ class RichUploadUI:
         self._task = None
 
     def plan(self, plan) -> None:  # planner.upload.Plan
+        from planner.names import safe_display
         from planner.units import format_bytes, format_duration, format_rate
 
         lines = [f"Job {plan.job_id}" + (" (resuming: "
                  f"{plan.files_done_before:,} files, {format_bytes(plan.bytes_done_before)} already sent)"
                  if plan.files_done_before else "")]
-        lines.append(f"  From:     {plan.source}")
+        lines.append(f"  From:     {safe_display(plan.source)}")
         lines.append(f"  To:       {plan.destination}")
         lines.append(f"  Send:     {plan.files_to_send:,} files, {format_bytes(plan.bytes_to_send)}")
         for reason, (n, b) in sorted(plan.excluded.items()):
             lines.append(f"  Left out: {n:,} files, {format_bytes(b)}: {reason}")
-        if plan.conflicts:
-            lines.append(f"  Name clash: {plan.conflicts} file(s) map to a blob name another file already has;"
-                         " they are not sent and are listed in the report.")
+        if getattr(plan, "bad_names", 0):  # names Azure refuses or changes, and twins: the upload will not start
+            name, why = plan.bad_name_examples[0]
+            lines.append(f"  Names:    {plan.bad_names:,} file(s) cannot go up as they are named, e.g. {name} ({why})")
         if plan.scan_problems:
             lines.append(f"  Could not read: {len(plan.scan_problems)} folder(s)/file(s), e.g. "
-                         f"{plan.scan_problems[0][0]} ({plan.scan_problems[0][1]})")
+                         f"{safe_display(plan.scan_problems[0][0])} ({safe_display(plan.scan_problems[0][1])})")
         if plan.cap:
             lines.append(f"  Speed cap: {plan.cap}")
         time_line = plan_time_line(plan)
@@ -46,7 +47,7 @@ class RichUploadUI:
         if plan.advice == "drive":
             lines.append("  Advice:   at this rate, mailing a drive would be faster: "
                          + " ".join(plan.advice_reasons[:2]))
-        err.print("\n".join(lines), markup=False)
+        err.print(terminal_safe("\n".join(lines)), markup=False)
 
     def confirm(self, question: str) -> bool:
         return typer.confirm(question, default=False, err=True)
@@ -83,7 +84,7 @@ class RichUploadUI:
             self._progress.stop()
 
     def message(self, text: str) -> None:
-        err.print(text, markup=False)
+        err.print(terminal_safe(text), markup=False)
 
 
 def plan_time_line(plan) -> str | None:

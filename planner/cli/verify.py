@@ -100,6 +100,9 @@ def _print_verify_result(res) -> None:
     if any(d.level != "fast" for d in res.differences):
         say("Files whose block list or downloaded bytes differ passed the size and stored-MD5 check, which is what "
             "`mdplan upload` looks at, so it takes them as already sent: send this output to the MegaDetector team.")
+    if {d.problem for d in res.differences} & {"bad name", "name twin"}:
+        say("'bad name': Azure refuses or changes this name; 'name twin': another file has the same name once"
+            " accents are stored one way (NFC/NFD). Rename those files, then run `mdplan upload` again.")
     if any(d.level == "fast" for d in res.differences):
         say("Run the same `mdplan upload` command again to send what is missing or different.")
 

@@ -208,14 +208,16 @@ class Journal:
             raise _error(self.path, e) from None
 
     def _mark_conflicts(self) -> None:
-        """Two local files that map to one blob name (e.g. the same accented name stored two ways)."""
+        """Two local files that map to one blob name (e.g. the same accented name stored two ways). Only
+        files this scan found count: a twin the user renamed away is no longer in the way."""
         self._db.execute(
             "UPDATE files SET state='conflict', last_error=("
             " 'another file maps to the same blob name: ' || (SELECT f2.rel_path FROM files f2"
-            "  WHERE f2.blob_name=files.blob_name AND f2.id<files.id AND f2.selected=1 LIMIT 1)"
-            " || '; rename one of them and run again')"
-            " WHERE selected=1 AND state!='done' AND EXISTS (SELECT 1 FROM files f2"
-            "  WHERE f2.blob_name=files.blob_name AND f2.id<files.id AND f2.selected=1)"
+            "  WHERE f2.blob_name=files.blob_name AND f2.id<files.id AND f2.selected=1 AND f2.seen_run=:run"
+            "  LIMIT 1) || '; rename one of them and run again')"
+            " WHERE selected=1 AND state!='done' AND seen_run=:run AND EXISTS (SELECT 1 FROM files f2"
+            "  WHERE f2.blob_name=files.blob_name AND f2.id<files.id AND f2.selected=1 AND f2.seen_run=:run)",
+            {"run": self.run_id},
         )
 
     def mark_vanished(self) -> int:

@@ -31,7 +31,8 @@ from planner.transfer.coordinator import Coordinator
 from planner.transfer.messages import Kind, Msg
 from planner.transfer.options import (SINGLE_PUT_MAX, Plan, QuietUI, StopFlag, UploadOptions, UploadResult,
                                       UploadUI, resume_command)
-from planner.transfer.planning import build_timetable, clashes, make_plan
+from planner.transfer.planning import (add_twins, build_timetable, clashes, make_plan, names_refusal,
+                                       set_aside_bad_names)
 from planner.transfer.selection import Selector, scan_into_journal
 from planner.transfer.sender import Link, SendPolicy, Sender
 
@@ -54,10 +55,12 @@ def prepare(opts: UploadOptions, ui: UploadUI, clock: Clock | None = None) -> tu
                              "exclude": list(opts.exclude), "overwrite": opts.overwrite,
                              "cap": str(timetable) if timetable else None, "resume": resume_command(opts)})
         journal.set_state("scanning")
-        scan_into_journal(journal, source, selector, prefix, opts.follow_symlinks, own_outputs(opts.reports))
+        bad = scan_into_journal(journal, source, selector, prefix, opts.follow_symlinks, own_outputs(opts.reports))
         journal.reset_for_run()
         plan = make_plan(journal, opts, timetable, resumed, clock or SystemClock())
         plan.state_before = state_before
+        plan.bad_names, plan.bad_name_examples = bad.count, list(bad.examples)
+        add_twins(plan, journal)
         journal.set_run_plan(files=plan.files_to_send, bytes_=plan.bytes_to_send, predicted_seconds=plan.eta_seconds)
         return journal, plan
     except sqlite3.Error as e:  # the journal's disk filled up or went read-only: say where, exit 2
@@ -116,6 +119,7 @@ def _plan_and_send(opts: UploadOptions, ui: UploadUI, clock: Clock, stop: StopFl
     journal, plan = prepare(opts, ui, clock)
     try:
         ui.plan(plan)
+        _refuse_bad_names(plan, journal, opts.dry_run)
         if opts.dry_run:  # the job stays as it was (a finished job is still finished)
             journal.end_run("planned (dry run)", 0, job_state=plan.state_before)
             return None, plan
@@ -129,6 +133,17 @@ def _plan_and_send(opts: UploadOptions, ui: UploadUI, clock: Clock, stop: StopFl
         raise journal_error(journal.path, e) from None
     finally:
         journal.close()
+
+
+def _refuse_bad_names(plan: Plan, journal: Journal, dry_run: bool) -> None:
+    """Names Azure would refuse or change, and two files that would become one blob: exit 2 before
+    anything is sent (a dry run says the same: it is what the upload would do)."""
+    refusal = names_refusal(plan)
+    if refusal:
+        set_aside_bad_names(journal)
+        journal.end_run("not started: names that cannot go up as they are", int(ExitCode.BAD_INPUT),
+                        job_state=plan.state_before if dry_run else None)
+        raise BadInput(refusal)
 
 
 def _confirm_drive_advice(plan: Plan, ui: UploadUI, journal: Journal, assume_yes: bool, interactive: bool) -> None:

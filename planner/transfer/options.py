@@ -62,6 +62,10 @@ class Plan:
     advice: str | None = None  # "drive" when the estimate model says mail a drive at this rate
     advice_reasons: list[str] = field(default_factory=list)
     state_before: str | None = None  # the job's state before this run (a dry run leaves it so)
+    # files that cannot go up as they are named (Azure's rules, or two names that become one blob name):
+    # how many, and a few (file shown safely, reason); the upload refuses to start while there are any
+    bad_names: int = 0
+    bad_name_examples: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 from planner.clock import Clock
 from planner.journal import Journal, State, last_rate
+from planner.names import blob_name_problem, safe_display
 from planner.storage import RemoteBlob
 from planner.transfer.options import Plan, UploadOptions
 
@@ -102,3 +104,54 @@ def suggest_prefix(source: Path) -> str:
     if not source.name:
         clean = f"drive-{clean}"
     return clean
+
+
+def add_twins(plan: Plan, journal: Journal, limit: int = CLASH_EXAMPLES) -> None:
+    """Count, into the plan's names that cannot go up, the files that would become the blob name another
+    file of the set already has (the journal marks them 'conflict'): `café.jpg` stored once with
+    composed accents (NFC) and once with decomposed ones (NFD), or `a\\b.jpg` beside `a/b.jpg`."""
+    for row in journal.iter_selected(State.CONFLICT):
+        plan.bad_names += 1
+        if len(plan.bad_name_examples) < limit:
+            plan.bad_name_examples.append(_twin(row.rel_path, row.last_error or ""))
+
+
+def _form(name: str) -> str:
+    return "accents composed, NFC" if unicodedata.normalize("NFC", name) == name else "accents decomposed, NFD"
+
+
+def _twin(rel_path: str, journal_note: str) -> tuple[str, str]:
+    """(the file shown safely, why): the other file named, and, for NFC/NFD twins, which form is which
+    (they look identical on screen)."""
+    other = journal_note.split(": ", 1)[1].rsplit("; ", 1)[0] if ": " in journal_note else ""
+    if other and other != rel_path and unicodedata.normalize("NFC", other) == unicodedata.normalize("NFC", rel_path):
+        return (f"{safe_display(rel_path)} ({_form(rel_path)})",
+                f"the same name as {safe_display(other)} ({_form(other)}) once accents are stored one way, so "
+                "both would become one blob; rename one of them")
+    if other:
+        return safe_display(rel_path), f"would become the same blob name as {safe_display(other)}; rename one of them"
+    return safe_display(rel_path), "would become the same blob name as another file; rename one of them"
+
+
+def names_refusal(plan: Plan) -> str | None:
+    """The message refusing to start while files cannot go up as they are named (None when all can)."""
+    if not plan.bad_names:
+        return None
+    shown = "; ".join(f"{name}: {why}" for name, why in plan.bad_name_examples)
+    more = plan.bad_names - len(plan.bad_name_examples)
+    return (f"{plan.bad_names:,} file(s) cannot go up as they are named, so nothing was sent: {shown}"
+            + (f"; and {more:,} more" if more > 0 else "") + ". Rename them (or move them out of the folder, "
+            "or leave them out with --exclude) and run the same command again.")
+
+
+def set_aside_bad_names(journal: Journal) -> None:
+    """After a refusal: the files that caused it, both twins included, are set aside ('skipped', with the
+    reason), so one the user renames or deletes is not reported as vanished (a failure) on the next run.
+    The next scan offers those still there again, and they are checked again."""
+    twins = {row.blob_name: row.last_error for row in journal.iter_selected(State.CONFLICT)}
+    for state in (State.PENDING, State.CONFLICT):
+        for row in journal.iter_selected(state):
+            why = twins.get(row.blob_name) or blob_name_problem(row.blob_name)
+            if why:
+                journal.mark(row.id, State.SKIPPED, f"not sent, its name cannot go up as it is: {why}")
+    journal.commit()

@@ -10,7 +10,32 @@ from typing import Any
 
 from planner.errors import BadInput
 from planner.journal import Journal, ScanRow, blob_name_for
+from planner.names import blob_name_problem, safe_display
 from planner.outputs import OwnOutputs
+
+NAME_EXAMPLES = 5
+
+
+def _is_text(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class BadNames:
+    """Selected files whose blob name Azure would refuse or change: a count and the first few examples
+    (the file shown safely, the reason), so two million bad names cost no memory."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.examples: list[tuple[str, str]] = []
+
+    def add(self, rel_path: str, reason: str) -> None:
+        self.count += 1
+        if len(self.examples) < NAME_EXAMPLES:
+            self.examples.append((safe_display(rel_path), reason))
 
 
 class Selector:
@@ -48,12 +73,14 @@ class Selector:
 
 
 def scan_into_journal(journal: Journal, source: Path, selector: Selector, prefix: str,
-                      follow_symlinks: bool, own: OwnOutputs | None = None) -> None:
+                      follow_symlinks: bool, own: OwnOutputs | None = None) -> BadNames:
     """Scan `source` into the journal with the decision for every entry. `own` tells mdplan's own files
-    (journals, reports written into the set) apart, so they are listed as left out, never sent."""
+    (journals, reports written into the set) apart, so they are listed as left out, never sent.
+    Returns the selected files whose names cannot go up as they are (planner.names' rules)."""
     from planner.scan import iter_files, site_of
 
     problems: list[tuple[str, str]] = []
+    bad = BadNames()
 
     def on_problem(path: Any, reason: Any) -> None:
         problems.append((str(path), str(reason)))
@@ -66,11 +93,18 @@ def scan_into_journal(journal: Journal, source: Path, selector: Selector, prefix
                 why = own.reason(e.path)
                 if why:
                     selected, reason = False, f"{why}: mdplan's own output, not sent"
-            yield ScanRow(e.rel_path, blob_name_for(e.rel_path, prefix), site_of(e.rel_path), kind, e.size,
-                          e.mtime_ns, selected, reason)
+            rel, blob = e.rel_path, blob_name_for(e.rel_path, prefix)
+            why_not = blob_name_problem(blob) if selected else None
+            if why_not:
+                bad.add(rel, why_not)
+            if not _is_text(rel):  # bytes that are not UTF-8 (Linux): the journal holds text, so keep it shown
+                rel = blob = safe_display(rel)
+                selected, reason = False, reason or "the name is not valid text (UTF-8); rename it to send it"
+            yield ScanRow(rel, blob, site_of(rel), kind, e.size, e.mtime_ns, selected, reason)
 
     journal.record_scan(rows())
     journal.mark_vanished()
     journal.record_problems(problems)
+    return bad
 
 

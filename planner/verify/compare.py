@@ -25,6 +25,7 @@ from typing import Any, Literal, Sequence
 
 from planner.errors import SasProblem
 from planner.journal import Journal, blob_name_for, clean_prefix, job_id_for, journal_home
+from planner.names import blob_name_problem
 from planner.sas import SasUrl
 from planner.storage import BlobStore, RemoteBlob, StoreError
 from planner.verify.proofs import Proof, by_blocks, by_download, need_read
@@ -118,12 +119,14 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
     try:
         ctx = _Ctx(source, level, store, _journal_md5s(source, sas, full_prefix, home))
         remote = _listing(store, full_prefix)
-        work = ((e, blob_name_for(e.rel_path, full_prefix)) for e in _selected(source, selector))
+        seen: set[str] = set()
+        work = ((e, n, _name_problem(n, seen)) for e in _selected(source, selector)
+                for n in (blob_name_for(e.rel_path, full_prefix),))
         pool = ThreadPoolExecutor(max_workers=max(1, workers))
         try:
             while batch := list(islice(work, 256)):
-                checks = pool.map(lambda item: _check(ctx, item[0], item[1], remote.get(item[1])), batch)
-                for (e, _name), (check, diff) in zip(batch, checks):
+                checks = pool.map(lambda item: _check(ctx, item[0], item[1], remote.get(item[1]), item[2]), batch)
+                for (e, _name, _p), (check, diff) in zip(batch, checks):
                     _count(result, e.size, check, diff, keep, keep_files)
                     if progress is not None:
                         progress(result.files_checked, result.bytes_checked)
@@ -167,11 +170,23 @@ def _count(result: VerifyResult, size: int, check: FileCheck, diff: Difference |
             result.single_request += 1
 
 
-def _check(ctx: _Ctx, e: Any, name: str, there: RemoteBlob | None) -> tuple[FileCheck, Difference | None]:
+def _name_problem(name: str, seen: set[str]) -> str | None:
+    """A name that cannot be in the container as it is: Azure refuses or changes it ("bad name"), or another
+    local file maps to the same blob name (NFC/NFD twins: "name twin"), where no MD5 can settle it."""
+    problem = "name twin" if name in seen else ("bad name" if blob_name_problem(name) else None)
+    seen.add(name)
+    return problem
+
+
+def _check(ctx: _Ctx, e: Any, name: str, there: RemoteBlob | None,
+           name_problem: str | None = None) -> tuple[FileCheck, Difference | None]:
     """One file at the level asked (runs on a worker thread; the store is thread-safe)."""
     def differs(problem: str, level: str) -> tuple[FileCheck, Difference]:
         return (FileCheck(e.rel_path, name, e.size, "differs", note=problem),
                 Difference(e.rel_path, name, problem, e.size, there.size if there else None, level))
+
+    if name_problem is not None:
+        return differs(name_problem, "fast")
 
     if there is None:
         return differs("missing", "fast")

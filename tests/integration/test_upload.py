@@ -135,21 +135,16 @@ def test_odd_names_zero_bytes_and_prefix_round_trip(azurite, container, tmp_path
     assert_all_there(azurite, container, root, files, prefix="2024/drop/season 1")
 
 
-def test_two_files_that_map_to_one_blob_name_are_reported_not_overwritten(azurite, container, tmp_path):
+def test_two_files_that_map_to_one_blob_name_stop_the_upload_before_sending(azurite, container, tmp_path):
+    """Issue 17: on main one twin went up, the other failed with exit 1 on every run ("run the same command
+    again" cannot help) and verify called it "MD5 differs". Now: exit 2 before sending, both named."""
     nfc = unicodedata.normalize("NFC", "café.jpg")
     nfd = unicodedata.normalize("NFD", "café.jpg")
     assert nfc != nfd
     root = make_tree(tmp_path / "c", {f"s/{nfc}": b"one", f"s/{nfd}": b"two-two"})
-    res, plan = run(opts(root, azurite.container_sas_url(container), tmp_path / "h"))
-    assert plan.conflicts == 1
-    assert res.exit_code == 1 and res.files_failed == 1
-    there = blobs(azurite, container)
-    assert list(there) == [f"s/{nfc}"]
-    from planner.journal import Journal
-
-    with Journal.open_existing(Path(res.journal_path)) as j:
-        reasons = [f.last_error for f in j.failures()]
-    assert any("same blob name" in (r or "") for r in reasons)
+    with pytest.raises(BadInput, match="rename one of them"):
+        run(opts(root, azurite.container_sas_url(container), tmp_path / "h"))
+    assert blobs(azurite, container) == {}
 
 
 def test_large_file_goes_up_in_blocks(azurite, container, tmp_path):
