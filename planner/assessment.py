@@ -48,7 +48,9 @@ def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = 
     """Scan the folder, measure (or take) the bandwidth, and run the model (with the speed cap, if any)."""
     from planner import options
     from planner.bandwidth import measure, remember
-    from planner.scan import Kind, scan, source_folder
+    from planner.scan.kinds import Kind
+    from planner.scan.parallel import scan
+    from planner.scan.walk import source_folder
 
     clock = clock or SystemClock()
     root = source_folder(options.folder(str(folder)))

@@ -44,7 +44,7 @@ class VerifyResult:
 def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = False,
            include: Sequence[str] = (), exclude: Sequence[str] = (), home: Path | None = None,
            keep: int = 1000, store: BlobStore | None = None) -> VerifyResult:
-    from planner.scan import iter_files, source_folder
+    from planner.scan.walk import iter_files, source_folder
     from planner.transfer import Selector, md5_file
 
     source = source_folder(source)

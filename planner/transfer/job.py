@@ -38,7 +38,7 @@ from planner.transfer.sender import Link, SendPolicy, Sender
 
 def prepare(opts: UploadOptions, ui: UploadUI, clock: Clock | None = None) -> tuple[Journal, Plan]:
     """Scan into the journal and build the plan. The caller closes the journal."""
-    from planner.scan import source_folder
+    from planner.scan.walk import source_folder
 
     source = source_folder(opts.source)
     sas = opts.sas
