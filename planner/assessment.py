@@ -18,7 +18,7 @@ from planner.estimate import Estimate, EstimateSettings, estimate, method_words
 from planner.units import format_bytes, format_duration
 
 if TYPE_CHECKING:
-    from planner.throttle import Timetable
+    from planner.throttle.timetable import Timetable
 
 NO_SPEED = ("The upload speed is missing: give the SAS URL to measure it to the real destination, "
             "or --bandwidth 20Mbps if you know it, or --speedtest for a rough figure.")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from planner.units import format_bytes, format_duration, format_rate
 
 if TYPE_CHECKING:
-    from planner.throttle import Timetable
+    from planner.throttle.timetable import Timetable
 
 DAY = 86400.0
 WEEK = 7 * DAY
@@ -141,7 +141,7 @@ def effective_rate(measured_bps: float, cap: Timetable | None = None, *, start: 
         return link if rate is None else min(link, rate * 8)
     if start is None:
         raise ValueError("a timetable that changes needs the start time")
-    from planner.throttle import eta_seconds
+    from planner.throttle.eta import eta_seconds
 
     amount = float(nbytes) if nbytes and nbytes > 0 else link / 8 * 52 * WEEK  # long enough to be the mean
     seconds = eta_seconds(amount, link / 8, cap, start)

@@ -154,7 +154,7 @@ class _Transfer:
         self.store = store
 
     def run(self) -> UploadResult:
-        from planner.throttle import Throttle
+        from planner.throttle.bucket import Throttle
 
         remote = self._remote()
         self._refuse_clashes(remote)
@@ -240,7 +240,7 @@ def _paused_until(timetable: Any, throttle: Any, clock: Clock) -> Callable[[], A
 def _eta_fn(timetable: Any, clock: Clock) -> Callable[[int, float], float] | None:
     if timetable is None:
         return None
-    from planner.throttle import eta_seconds
+    from planner.throttle.eta import eta_seconds
 
     return lambda b, r: eta_seconds(b, r, timetable, clock.now())
 
