@@ -24,7 +24,7 @@ WEEK = 7 * DAY
 MONTH_DAYS = 30.44
 MIN_WORKERS = 2
 MAX_WORKERS = 32
-REQUEST_BYTES_MAX = 8 * 1024 * 1024  # the uploader's largest request (one block)
+REQUEST_BYTES_MAX = 8 * 1024 * 1024  # the uploader's largest request (planner.transfer.options.BLOCK_SIZE)
 
 Method = Literal["manual", "destination", "speedtest", "upload"]
 
@@ -156,8 +156,8 @@ def auto_workers(bits_per_second: float | None, rtt_ms: float | None, mean_file_
     Each request spends about two round trips (request + acknowledgement) not sending; while one
     waits, others must be sending. N = 1 + bandwidth x 2 RTT / request size, doubled for variance,
     clamped to [2, 32] and, on slow links, to what keeps each request short (no AzCopy-style timeouts).
-    The uploader starts from this figure (planner.transfer.concurrency keeps a copy until it imports
-    this one: the model is the layer below the transfer engine).
+    The uploader starts from this figure too (planner.transfer.concurrency uses this function: the
+    model is the layer below the transfer engine).
     """
     if not bits_per_second or bits_per_second <= 0:
         return 4

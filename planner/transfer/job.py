@@ -19,6 +19,7 @@ from typing import Any
 
 from planner.clock import Clock, SystemClock
 from planner.errors import BadInput, ExitCode, Interrupted
+from planner.estimate import MAX_WORKERS, auto_workers
 from planner.journal import FileRow, Journal, State, clean_prefix, journal_error, last_rate, last_rtt_ms, remember_rate
 from planner.retry import Backoff, NetworkWait
 from planner.redact import redact
@@ -26,7 +27,7 @@ from planner.outputs import own_outputs
 from planner.sas import SasUrl
 from planner.storage import BlobStore, RemoteBlob, StoreError
 from planner.telemetry import Telemetry
-from planner.transfer.concurrency import MAX_WORKERS, Tuner, WorkerGate, auto_workers
+from planner.transfer.concurrency import Tuner, WorkerGate
 from planner.transfer.coordinator import Coordinator
 from planner.transfer.messages import Kind, Msg
 from planner.transfer.options import (SINGLE_PUT_MAX, Plan, QuietUI, StopFlag, UploadOptions, UploadResult,
