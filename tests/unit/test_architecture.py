@@ -52,9 +52,10 @@ def _contracts() -> dict[str, dict]:
 
 
 def layered_modules() -> set[str]:
-    """Every module named in the layers contract ("a | b" and "a : b" are siblings in one layer)."""
-    layers = [c for c in _contracts().values() if c["type"] == "layers"]
-    assert len(layers) == 1, "expected one layers contract in pyproject.toml"
+    """Every module named in the top layers contract ("a | b" and "a : b" are siblings in one layer); the
+    layers contracts with `containers` order the parts inside one package."""
+    layers = [c for c in _contracts().values() if c["type"] == "layers" and not c.get("containers")]
+    assert len(layers) == 1, "expected one layers contract for the whole of planner in pyproject.toml"
     return {name.strip() for layer in layers[0]["layers"] for name in layer.replace(":", "|").split("|")}
 
 
