@@ -18,7 +18,7 @@ from planner.estimate import Estimate, EstimateSettings, estimate, method_words
 from planner.units import format_bytes, format_duration
 
 if TYPE_CHECKING:
-    from planner.throttle import Timetable
+    from planner.throttle.timetable import Timetable
 
 NO_SPEED = ("The upload speed is missing: give the SAS URL to measure it to the real destination, "
             "or --bandwidth 20Mbps if you know it, or --speedtest for a rough figure.")
@@ -48,7 +48,9 @@ def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = 
     """Scan the folder, measure (or take) the bandwidth, and run the model (with the speed cap, if any)."""
     from planner import options
     from planner.bandwidth import measure, remember
-    from planner.scan import Kind, scan, source_folder
+    from planner.scan.kinds import Kind
+    from planner.scan.parallel import scan
+    from planner.scan.walk import source_folder
 
     clock = clock or SystemClock()
     root = source_folder(options.folder(str(folder)))

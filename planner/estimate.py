@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Literal
 from planner.units import format_bytes, format_duration, format_rate
 
 if TYPE_CHECKING:
-    from planner.throttle import Timetable
+    from planner.throttle.timetable import Timetable
 
 DAY = 86400.0
 WEEK = 7 * DAY
 MONTH_DAYS = 30.44
 MIN_WORKERS = 2
 MAX_WORKERS = 32
-REQUEST_BYTES_MAX = 8 * 1024 * 1024  # the uploader's largest request (one block)
+REQUEST_BYTES_MAX = 8 * 1024 * 1024  # the uploader's largest request (planner.transfer.options.BLOCK_SIZE)
 
 Method = Literal["manual", "destination", "speedtest", "upload"]
 
@@ -141,7 +141,7 @@ def effective_rate(measured_bps: float, cap: Timetable | None = None, *, start: 
         return link if rate is None else min(link, rate * 8)
     if start is None:
         raise ValueError("a timetable that changes needs the start time")
-    from planner.throttle import eta_seconds
+    from planner.throttle.eta import eta_seconds
 
     amount = float(nbytes) if nbytes and nbytes > 0 else link / 8 * 52 * WEEK  # long enough to be the mean
     seconds = eta_seconds(amount, link / 8, cap, start)
@@ -156,8 +156,8 @@ def auto_workers(bits_per_second: float | None, rtt_ms: float | None, mean_file_
     Each request spends about two round trips (request + acknowledgement) not sending; while one
     waits, others must be sending. N = 1 + bandwidth x 2 RTT / request size, doubled for variance,
     clamped to [2, 32] and, on slow links, to what keeps each request short (no AzCopy-style timeouts).
-    The uploader starts from this figure (planner.transfer.concurrency keeps a copy until it imports
-    this one: the model is the layer below the transfer engine).
+    The uploader starts from this figure too (planner.transfer.concurrency uses this function: the
+    model is the layer below the transfer engine).
     """
     if not bits_per_second or bits_per_second <= 0:
         return 4

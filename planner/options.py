@@ -169,7 +169,7 @@ def job_id(text: str | None, option: str = "JOB") -> str | None:
 
 def speed_cap(cap_mbps_value: float | str | None, bwlimit: str | None):
     """--cap-mbps or --bwlimit (not both) as one planner.throttle.Timetable, or None for no cap."""
-    from planner.throttle import Timetable
+    from planner.throttle.timetable import Timetable
 
     if cap_mbps_value is not None and bwlimit is not None:
         raise BadInput("Give either --cap-mbps or --bwlimit, not both.")

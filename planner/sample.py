@@ -79,6 +79,75 @@ def _split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(parts)]
 
 
+class _Writer:
+    """Writes files with fixed, increasing modification times and counts the images and videos."""
+
+    def __init__(self, rng: random.Random, mean_bytes: int, sigma: float) -> None:
+        self.rng = rng
+        self.mean_bytes = mean_bytes
+        self.sigma = sigma
+        self.mtime = START_NS
+        self.made_dirs: set[Path] = set()
+        self.files = 0  # images and videos written (litter is counted by its caller)
+        self.bytes = 0
+
+    def put(self, path: Path, data: bytes) -> None:
+        parent = path.parent
+        if parent not in self.made_dirs:
+            parent.mkdir(parents=True, exist_ok=True)
+            self.made_dirs.add(parent)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.utime(path, ns=(self.mtime, self.mtime))
+        self.mtime += STEP_NS
+
+    def image(self, path: Path) -> None:
+        size = _lognormal_size(self.rng, self.mean_bytes, self.sigma)
+        self.put(path, _jpeg_like(self.rng, size))
+        self.files += 1
+        self.bytes += size
+
+    def video(self, path: Path) -> None:
+        size = _lognormal_size(self.rng, self.mean_bytes * VIDEO_SIZE_FACTOR, self.sigma)
+        self.put(path, self.rng.randbytes(size))
+        self.files += 1
+        self.bytes += size
+
+
+def _empty_root(root: Path, replace: bool) -> Path:
+    """`root`, created if missing; refused if it is a file or holds anything (unless replace)."""
+    root = Path(root)
+    if root.exists():
+        if not root.is_dir():
+            raise BadInput(f"{root} is a file; give a folder for the sample set.")
+        if any(root.iterdir()):
+            if not replace:
+                raise BadInput(f"{root} is not empty; give an empty or new folder for the sample set.")
+            shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _litter_items(root: Path, site_names: list[str], camera_names: list[str], thumbs_files: int,
+                  mean_bytes: int) -> list[tuple[Path, int]]:
+    """Drive litter as real card and drive copies carry it: (path, size), in the order written."""
+    items: list[tuple[Path, int]] = [
+        (root / ".DS_Store", 6148),
+        (root / "$RECYCLE.BIN" / "S-1-5-21-1004" / "$R3K9QZ.JPG", 2 * mean_bytes),
+        (root / "$RECYCLE.BIN" / "S-1-5-21-1004" / "$I3K9QZ.JPG", 544),
+        (root / "$RECYCLE.BIN" / "S-1-5-21-1004" / "desktop.ini", 129),
+        (root / "System Volume Information" / "IndexerVolumeGuid", 76),
+        (root / ".Trashes" / "501" / "IMG_0007.JPG", mean_bytes),
+        (root / ".fseventsd" / "fseventsd-uuid", 36),
+    ]
+    for site in site_names:
+        items.append((root / site / "desktop.ini", 282))
+        for camera in camera_names:
+            items.append((root / site / camera / "DCIM" / "100MEDIA" / "Thumbs.db", 4096 + 64 * thumbs_files))
+    items.append((root / site_names[0] / camera_names[0] / "DCIM" / "100MEDIA" / "._IMG_0001.JPG", 4096))
+    return items
+
+
 def generate_sample_set(
     root: Path,
     *,
@@ -103,85 +172,27 @@ def generate_sample_set(
     if files < 0 or videos < 0 or sites < 1 or cameras < 1 or mean_bytes < MIN_FILE_BYTES or sigma < 0:
         raise BadInput("generate_sample_set needs files >= 0, videos >= 0, sites >= 1, cameras >= 1, "
                        f"mean_bytes >= {MIN_FILE_BYTES} and sigma >= 0.")
-    root = Path(root)
-    if root.exists():
-        if not root.is_dir():
-            raise BadInput(f"{root} is a file; give a folder for the sample set.")
-        if any(root.iterdir()):
-            if not replace:
-                raise BadInput(f"{root} is not empty; give an empty or new folder for the sample set.")
-            shutil.rmtree(root)
-    root.mkdir(parents=True, exist_ok=True)
-
-    rng = random.Random(seed)
+    root = _empty_root(root, replace)
+    writer = _Writer(random.Random(seed), mean_bytes, sigma)
     n_videos = min(videos, files)
     n_odd = min(len(ODD_NAMES), files - n_videos) if odd_names else 0
-    n_regular = files - n_videos - n_odd
     site_names = [f"site-{s + 1:02d}" for s in range(sites)]
     camera_names = [f"cam-{chr(ord('A') + c)}" if c < 26 else f"cam-{c + 1:03d}" for c in range(cameras)]
     folders = [(s, c) for s in site_names for c in camera_names]
-    counts = _split(n_regular, len(folders))
-    video_counts = _split(n_videos, len(folders))
-
-    total_bytes = 0
-    written = 0
-    mtime = START_NS
-    made_dirs: set[Path] = set()
-
-    def put(path: Path, data: bytes) -> None:
-        nonlocal mtime
-        parent = path.parent
-        if parent not in made_dirs:
-            parent.mkdir(parents=True, exist_ok=True)
-            made_dirs.add(parent)
-        with open(path, "wb") as f:
-            f.write(data)
-        os.utime(path, ns=(mtime, mtime))
-        mtime += STEP_NS
-
-    for (site, camera), n, nv in zip(folders, counts, video_counts):
+    counts = _split(files - n_videos - n_odd, len(folders))
+    for (site, camera), n, nv in zip(folders, counts, _split(n_videos, len(folders))):
         cam_dir = root / site / camera / "DCIM"
         for i in range(n):
-            folder = cam_dir / f"{100 + i // FILES_PER_DCIM_FOLDER}MEDIA"
-            size = _lognormal_size(rng, mean_bytes, sigma)
-            put(folder / f"IMG_{i + 1:04d}.JPG", _jpeg_like(rng, size))
-            total_bytes += size
-            written += 1
+            writer.image(cam_dir / f"{100 + i // FILES_PER_DCIM_FOLDER}MEDIA" / f"IMG_{i + 1:04d}.JPG")
         for v in range(nv):
-            size = _lognormal_size(rng, mean_bytes * VIDEO_SIZE_FACTOR, sigma)
-            ext = VIDEO_EXTENSIONS[v % len(VIDEO_EXTENSIONS)]
-            put(cam_dir / "100MEDIA" / f"VID_{v + 1:04d}{ext}", rng.randbytes(size))
-            total_bytes += size
-            written += 1
-
-    if n_odd:
-        odd_dir = root / site_names[0] / camera_names[0] / ODD_FOLDER
-        for name in ODD_NAMES[:n_odd]:
-            size = _lognormal_size(rng, mean_bytes, sigma)
-            put(odd_dir / name, _jpeg_like(rng, size))
-            total_bytes += size
-            written += 1
-
+            writer.video(cam_dir / "100MEDIA" / f"VID_{v + 1:04d}{VIDEO_EXTENSIONS[v % len(VIDEO_EXTENSIONS)]}")
+    for name in ODD_NAMES[:n_odd]:
+        writer.image(root / site_names[0] / camera_names[0] / ODD_FOLDER / name)
     litter_files = litter_bytes = 0
     if litter:
-        items: list[tuple[Path, int]] = [
-            (root / ".DS_Store", 6148),
-            (root / "$RECYCLE.BIN" / "S-1-5-21-1004" / "$R3K9QZ.JPG", 2 * mean_bytes),
-            (root / "$RECYCLE.BIN" / "S-1-5-21-1004" / "$I3K9QZ.JPG", 544),
-            (root / "$RECYCLE.BIN" / "S-1-5-21-1004" / "desktop.ini", 129),
-            (root / "System Volume Information" / "IndexerVolumeGuid", 76),
-            (root / ".Trashes" / "501" / "IMG_0007.JPG", mean_bytes),
-            (root / ".fseventsd" / "fseventsd-uuid", 36),
-        ]
-        for site in site_names:
-            items.append((root / site / "desktop.ini", 282))
-            for camera in camera_names:
-                items.append((root / site / camera / "DCIM" / "100MEDIA" / "Thumbs.db", 4096 + 64 * counts[0]))
-        items.append((root / site_names[0] / camera_names[0] / "DCIM" / "100MEDIA" / "._IMG_0001.JPG", 4096))
-        for path, size in items:
-            put(path, rng.randbytes(size))
+        for path, size in _litter_items(root, site_names, camera_names, counts[0], mean_bytes):
+            writer.put(path, writer.rng.randbytes(size))
             litter_files += 1
             litter_bytes += size
-
-    return SampleSet(root=root, files=written, bytes=total_bytes, litter_files=litter_files,
-                     images=written - n_videos, videos=n_videos, litter_bytes=litter_bytes, odd_names=n_odd)
+    return SampleSet(root=root, files=writer.files, bytes=writer.bytes, litter_files=litter_files,
+                     images=writer.files - n_videos, videos=n_videos, litter_bytes=litter_bytes, odd_names=n_odd)

@@ -8,7 +8,7 @@ Rules, chosen so nothing is guessed:
 - Rates are returned in **bits per second**; sizes in bytes; durations in seconds.
 
 rclone's ``--bwlimit`` grammar (bytes/s, binary K/M/G) is different on purpose and lives in
-``planner.throttle``.
+``planner.throttle.rates``.
 """
 
 from __future__ import annotations

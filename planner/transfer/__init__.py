@@ -4,14 +4,16 @@
   protocol and the stop flag; `resume_command` (the command that continues a job).
 - `selection`: which files are sent, and the scan into the journal.
 - `planning`: the plan of a run (ETA, advice) and the checks before sending (name clashes).
-- `concurrency`: how many requests in flight (first guess, gate, tuner).
+- `concurrency`: how many requests in flight (the gate and the tuner; the first guess is the model's
+  `planner.estimate.auto_workers`).
 - `files`: reading a source file safely; content-derived block ids.
 - `sender`: one file's requests and retries, against the BlobStore protocol.
 - `coordinator`: the one thread that owns the journal; one handler per worker message.
 - `job`: wires them for one run (`run`), with the store, clock and randomness injected.
 """
 
-from planner.transfer.concurrency import MAX_WORKERS, MIN_WORKERS, Tuner, WorkerGate, auto_workers
+from planner.estimate import MAX_WORKERS, MIN_WORKERS, auto_workers  # the first worker count is the model's rule
+from planner.transfer.concurrency import Tuner, WorkerGate
 from planner.transfer.files import md5_file
 from planner.transfer.job import list_remote, prepare, run
 from planner.transfer.options import (BLOCK_SIZE, SINGLE_PUT_MAX, Overwrite, Plan, QuietUI, StopFlag, UploadOptions,

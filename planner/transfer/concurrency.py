@@ -1,32 +1,11 @@
-"""How many requests are in flight: the first guess from the link, the gate workers pass, and the
-tuner that moves the gate while the upload runs."""
+"""How many requests are in flight: the first guess from the link (`planner.estimate.auto_workers`),
+the gate workers pass, and the tuner that moves the gate while the upload runs."""
 
 from __future__ import annotations
 
 import threading
 
-from planner.transfer.options import BLOCK_SIZE
-
-MAX_WORKERS = 32
-MIN_WORKERS = 2
-
-
-def auto_workers(bits_per_second: float | None, rtt_ms: float | None, mean_file_bytes: float = 500_000) -> int:
-    """Requests in flight needed to keep a link busy, from its rate and round-trip time.
-
-    Each request spends about two round trips (request + acknowledgement) not sending; while one
-    waits, others must be sending. N = 1 + bandwidth x 2 RTT / request size, doubled for variance,
-    clamped to [2, 32] and, on slow links, to what keeps each request short (no AzCopy-style timeouts).
-    """
-    if not bits_per_second or bits_per_second <= 0:
-        return 4
-    rtt = max((rtt_ms or 20.0) / 1000.0, 0.001)
-    bytes_per_s = bits_per_second / 8
-    size = max(min(mean_file_bytes, BLOCK_SIZE), 16 * 1024)
-    n = 2 * (1 + bytes_per_s * 2 * rtt / size)
-    # keep the time a request shares the link under ~20 s: n * size / rate <= 20
-    n = min(n, max(MIN_WORKERS, 20 * bytes_per_s / size))
-    return int(max(MIN_WORKERS, min(MAX_WORKERS, round(n))))
+from planner.estimate import MIN_WORKERS
 
 
 class WorkerGate:

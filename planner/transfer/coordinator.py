@@ -17,7 +17,7 @@ from planner.clock import Clock
 from planner.errors import ExitCode, MdplanError
 from planner.journal import FileRow, Journal, State
 from planner.retry import NetworkWait
-from planner.scan import is_read_failure
+from planner.scan.walk import is_read_failure
 from planner.telemetry import Telemetry
 from planner.transfer.concurrency import Tuner, WorkerGate
 from planner.transfer.messages import Kind, Msg

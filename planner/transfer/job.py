@@ -19,6 +19,7 @@ from typing import Any
 
 from planner.clock import Clock, SystemClock
 from planner.errors import BadInput, ExitCode, Interrupted
+from planner.estimate import MAX_WORKERS, auto_workers
 from planner.journal import FileRow, Journal, State, clean_prefix, journal_error, last_rate, last_rtt_ms, remember_rate
 from planner.retry import Backoff, NetworkWait
 from planner.redact import redact
@@ -26,7 +27,7 @@ from planner.outputs import own_outputs
 from planner.sas import SasUrl
 from planner.storage import BlobStore, RemoteBlob, StoreError
 from planner.telemetry import Telemetry
-from planner.transfer.concurrency import MAX_WORKERS, Tuner, WorkerGate, auto_workers
+from planner.transfer.concurrency import Tuner, WorkerGate
 from planner.transfer.coordinator import Coordinator
 from planner.transfer.messages import Kind, Msg
 from planner.transfer.options import (SINGLE_PUT_MAX, Plan, QuietUI, StopFlag, UploadOptions, UploadResult,
@@ -39,7 +40,7 @@ from planner.transfer.sender import Link, SendPolicy, Sender
 
 def prepare(opts: UploadOptions, ui: UploadUI, clock: Clock | None = None) -> tuple[Journal, Plan]:
     """Scan into the journal and build the plan. The caller closes the journal."""
-    from planner.scan import source_folder
+    from planner.scan.walk import source_folder
 
     source = source_folder(opts.source)
     sas = opts.sas
@@ -169,7 +170,7 @@ class _Transfer:
         self.store = store
 
     def run(self) -> UploadResult:
-        from planner.throttle import Throttle
+        from planner.throttle.bucket import Throttle
 
         remote = self._remote()
         self._refuse_clashes(remote)
@@ -255,7 +256,7 @@ def _paused_until(timetable: Any, throttle: Any, clock: Clock) -> Callable[[], A
 def _eta_fn(timetable: Any, clock: Clock) -> Callable[[int, float], float] | None:
     if timetable is None:
         return None
-    from planner.throttle import eta_seconds
+    from planner.throttle.eta import eta_seconds
 
     return lambda b, r: eta_seconds(b, r, timetable, clock.now())
 

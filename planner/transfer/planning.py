@@ -58,7 +58,7 @@ def make_plan(journal: Journal, opts: UploadOptions, timetable: Any, resumed: bo
 def _eta(remaining_bytes: int, link_bytes_per_s: float, timetable: Any, clock: Clock) -> float:
     if timetable is None:
         return remaining_bytes / link_bytes_per_s
-    from planner.throttle import eta_seconds
+    from planner.throttle.eta import eta_seconds
 
     return eta_seconds(remaining_bytes, link_bytes_per_s, timetable, clock.now())
 

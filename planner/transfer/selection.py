@@ -77,7 +77,8 @@ def scan_into_journal(journal: Journal, source: Path, selector: Selector, prefix
     """Scan `source` into the journal with the decision for every entry. `own` tells mdplan's own files
     (journals, reports written into the set) apart, so they are listed as left out, never sent.
     Returns the selected files whose names cannot go up as they are (planner.names' rules)."""
-    from planner.scan import iter_files, site_of
+    from planner.scan.kinds import site_of
+    from planner.scan.walk import iter_files
 
     problems: list[tuple[str, str]] = []
     bad = BadNames()

@@ -95,7 +95,7 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
            workers: int = 8, progress: Callable[[int, int], None] | None = None) -> VerifyResult:
     """Compare `source` with the container at `level`; `progress(files, bytes)` is called after each file
     (on the calling thread), for a line now and then during a long `--blocks` or `--deep` run."""
-    from planner.scan import source_folder
+    from planner.scan.walk import source_folder
     from planner.transfer import Selector
 
     if level not in LEVELS:
@@ -139,7 +139,7 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
 
 
 def _selected(source: Path, selector: Any) -> Iterator[Any]:
-    from planner.scan import iter_files
+    from planner.scan.walk import iter_files
 
     for e in iter_files(source, on_problem=lambda *a: None):
         kind = getattr(e.kind, "value", str(e.kind)).lower()

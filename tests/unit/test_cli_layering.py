@@ -28,7 +28,8 @@ def _planner_imports(module: Path) -> set[str]:
 
 
 def test_estimate_is_the_model_only():
-    assert _planner_imports(PLANNER / "estimate.py") <= {"planner.units", "planner.throttle"}
+    assert _planner_imports(PLANNER / "estimate.py") <= {"planner.units", "planner.throttle.timetable",
+                                                          "planner.throttle.eta"}
 
 
 def test_no_cycle_between_estimate_bandwidth_upload_and_assessment():
@@ -61,11 +62,18 @@ def test_help_loads_no_heavy_module():
 
 
 def test_the_uploader_starts_from_the_models_worker_count():
-    # planner.transfer.concurrency keeps its own copy until it imports estimate.auto_workers
-    from planner.estimate import auto_workers
-    from planner.transfer.concurrency import auto_workers as uploader_workers
+    # one implementation: the engine uses the model's rule (estimate is the layer below transfer)
+    import planner.estimate as model
+    import planner.transfer as transfer
+    import planner.upload as upload
+    from planner.transfer.options import BLOCK_SIZE
 
-    for bps in (None, 0, 1e5, 1e6, 2e7, 1e8, 1e9, 1e10):
-        for rtt in (None, 1, 20, 100, 300):
-            for size in (10_000, 500_000, 50_000_000):
-                assert auto_workers(bps, rtt, size) == uploader_workers(bps, rtt, size)
+    assert transfer.auto_workers is model.auto_workers and upload.auto_workers is model.auto_workers
+    assert (transfer.MIN_WORKERS, transfer.MAX_WORKERS) == (model.MIN_WORKERS, model.MAX_WORKERS)
+    assert BLOCK_SIZE == model.REQUEST_BYTES_MAX  # the model's largest request is the uploader's block
+    for module in (PLANNER / "transfer").glob("*.py"):
+        tree = ast.parse(module.read_text("utf-8"))
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        defined |= {t.id for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets
+                    if isinstance(t, ast.Name)}
+        assert not defined & {"auto_workers", "MIN_WORKERS", "MAX_WORKERS"}, module.name

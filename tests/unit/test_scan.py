@@ -236,9 +236,9 @@ def test_counts_and_bytes_match_a_reference_walk_exactly(tmp_path, workers):
 @pytest.fixture
 def split_early(monkeypatch):
     """Hand subtrees to worker processes as soon as there are two, so small trees use them too."""
-    import planner.scan as scan_mod
+    import planner.scan.parallel as parallel
 
-    monkeypatch.setattr(scan_mod, "SUBTREES_PER_WORKER", 1)
+    monkeypatch.setattr(parallel, "SUBTREES_PER_WORKER", 1)
 
 
 def in_fresh_python(code: str, *args: str) -> dict:
@@ -263,7 +263,7 @@ def in_fresh_python(code: str, *args: str) -> dict:
 WORKERS_USED = """
     import json, os, sys
     from dataclasses import asdict
-    import planner.scan as m
+    import planner.scan.parallel as m
     m.SUBTREES_PER_WORKER = 1  # hand subtrees to worker processes as soon as there are two
     used, real = [], m._tally_in_workers
     m._tally_in_workers = lambda fr, *a: (used.append(len(fr)), real(fr, *a))
@@ -306,12 +306,12 @@ def test_problems_found_in_a_worker_process_reach_the_summary(tree):
 def test_with_other_threads_running_the_scan_stays_in_this_process(tree, monkeypatch, split_early):
     import threading
 
-    import planner.scan as scan_mod
+    import planner.scan.parallel as parallel
 
     def no_fork(*a, **kw):
         raise AssertionError("forked with another thread running")
 
-    monkeypatch.setattr(scan_mod, "_tally_in_workers", no_fork)
+    monkeypatch.setattr(parallel, "_tally_in_workers", no_fork)
     stop = threading.Event()
     t = threading.Thread(target=stop.wait)
     t.start()
@@ -353,9 +353,9 @@ def test_duplicate_names_are_counted_across_folders(tmp_path):
 
 
 def test_duplicate_tracking_is_bounded_and_says_so(tmp_path, monkeypatch):
-    import planner.scan as scan_mod
+    import planner.scan.tally as tally
 
-    monkeypatch.setattr(scan_mod, "MAX_TRACKED_NAMES", 2)
+    monkeypatch.setattr(tally, "MAX_TRACKED_NAMES", 2)
     for cam in ("c1", "c2"):
         for name in ("a.jpg", "b.jpg", "c.jpg"):
             write(tmp_path / "d", f"{cam}/{name}", 1)
@@ -418,9 +418,9 @@ _name_chars = st.sampled_from(list("aAzZ09._- #%éÉ写") + ["jpg", "JPG", "jpeg
 
 @given(st.lists(st.lists(_name_chars, min_size=1, max_size=6).map("".join), min_size=1, max_size=30, unique=True))
 def test_the_fast_whole_folder_classifier_agrees_with_classify(names):
-    from planner.scan import _codes, _KINDS
+    from planner.scan.kinds import KINDS, name_codes
 
-    assert [_KINDS[c] for c in _codes(names)] == [classify(f"s/{n}") for n in names]
+    assert [KINDS[c] for c in name_codes(names)] == [classify(f"s/{n}") for n in names]
 
 
 @given(st.lists(st.integers(0, 10**12), min_size=1, max_size=300))
@@ -441,11 +441,11 @@ def test_histogram_quantiles_are_within_one_percent(sizes):
 
 
 def test_an_appledouble_twin_does_not_turn_its_original_into_litter(tmp_path):
-    from planner.scan import _codes
+    from planner.scan.kinds import name_codes
 
     names = ["._IMG_0001.JPG", "IMG_0001.JPG", "IMG_0011.JPG", ".DS_Store", "x.DS_Store", "Thumbs.db", "a.db"]
     for _ in range(2):  # the second time through, the suffix cache is warm
-        assert [c for c in _codes(names)] == [2, 0, 0, 2, 3, 2, 3]
+        assert [c for c in name_codes(names)] == [2, 0, 0, 2, 3, 2, 3]
     for name in names:
         write(tmp_path / "a", f"cam/{name}", 1)
     s = scan(tmp_path / "a")
