@@ -31,7 +31,7 @@ class Assessment:
     upload_files: int
     upload_bytes: int
     images_only: bool
-    measurement: Any  # planner.bandwidth.Measurement
+    measurement: Any  # planner.probe.Measurement
     estimate: Estimate
     sas_display: str | None = None
     sas_expiry: datetime | None = None
@@ -47,7 +47,7 @@ def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = 
            scan_progress=None, probe_progress=None) -> Assessment:
     """Scan the folder, measure (or take) the bandwidth, and run the model (with the speed cap, if any)."""
     from planner import options
-    from planner.bandwidth import measure, remember
+    from planner.probe import measure, remember
     from planner.scan import Kind, scan, source_folder
 
     clock = clock or SystemClock()

@@ -33,7 +33,7 @@ def bandwidth(
     seconds: float = typer.Option(None, "--seconds", help=SECONDS_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> int:
-    from planner.bandwidth import describe, measure, remember
+    from planner.probe import describe, measure, remember
     from planner.cli.ui import ProbeStatus
     from planner.sas import resolve_sas_argument
 

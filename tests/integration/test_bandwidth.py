@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.bandwidth import (
+from planner.probe import (
     FIRST_BLOCK,
     MAX_BLOCK,
     MIN_BLOCK,
