@@ -9,7 +9,7 @@ from typing import Any
 from planner.clock import Clock
 from planner.errors import BadInput
 from planner.probe.destination import DestinationProbe
-from planner.probe.result import Measurement, Method, Probe, ProgressFn, clamp_seconds, NEXT_STEP
+from planner.probe.result import DEFAULT_MAX_BYTES, NEXT_STEP, Measurement, Method, Probe, ProgressFn, clamp_seconds
 from planner.probe.speedtest import SpeedtestProbe
 from planner.sas import SasUrl
 from planner.units import parse_rate
@@ -44,14 +44,18 @@ def choose_probe(
     bandwidth: str | float | None = None,
     seconds: float | None = None,
     clock: Clock | None = None,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
 ) -> Probe:
-    """`--bandwidth` always wins; then `--speedtest` when asked for; then the destination."""
+    """`--bandwidth` always wins; then `--speedtest` when asked for; then the destination.
+
+    A measuring probe stops at `seconds` or `max_bytes` sent, whichever comes first (None: no byte limit).
+    """
     if bandwidth is not None:
         return ManualProbe(bandwidth)
     if speedtest:
-        return SpeedtestProbe(seconds=clamp_seconds(seconds), clock=clock)
+        return SpeedtestProbe(seconds=clamp_seconds(seconds), clock=clock, max_bytes=max_bytes)
     if sas is not None:
-        return DestinationProbe(sas, seconds=clamp_seconds(seconds), clock=clock)
+        return DestinationProbe(sas, seconds=clamp_seconds(seconds), clock=clock, max_bytes=max_bytes)
     raise BadInput(
         "No SAS URL given (nor MDPLAN_SAS), so there is nothing to measure to. " + NEXT_STEP
         + " --speedtest gives a rough, generic figure instead."
@@ -66,11 +70,12 @@ def measure(
     seconds: float | None = None,
     clock: Clock | None = None,
     progress: ProgressFn | None = None,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
 ) -> Measurement:
     """One bandwidth figure by the best means given (see `choose_probe`)."""
-    return choose_probe(sas=sas, speedtest=speedtest, bandwidth=bandwidth, seconds=seconds, clock=clock).measure(
-        progress
-    )
+    probe = choose_probe(sas=sas, speedtest=speedtest, bandwidth=bandwidth, seconds=seconds, clock=clock,
+                         max_bytes=max_bytes)
+    return probe.measure(progress)
 
 
 def remember(m: Measurement, sas: SasUrl | None, home: Any = None) -> None:

@@ -42,12 +42,13 @@ from typing import Any
 
 from planner.clock import Clock, SystemClock
 from planner.errors import MdplanError, NetworkUnreachable
-from planner.probe.meter import MIN_BLOCK, Ramp, RampSettings, Rate, RateMeter
-from planner.probe.result import DEFAULT_SECONDS, MAX_STREAMS, Measurement, Method, ProbeProgress, ProgressFn, \
+from planner.probe.meter import MIN_BLOCK, ByteBudget, Ramp, RampSettings, Rate, RateMeter
+from planner.probe.result import DEFAULT_MAX_BYTES, DEFAULT_SECONDS, MAX_STREAMS, Measurement, Method, ProbeProgress, ProgressFn, \
     clamp_seconds
 from planner.probe.streams import Payloads, StreamPool
 from planner.sas import SasUrl
 from planner.storage import BlobStore, StoreError
+from planner.units import format_bytes
 
 
 class DestinationProbe:
@@ -64,6 +65,7 @@ class DestinationProbe:
         max_streams: int = MAX_STREAMS,
         store: BlobStore | None = None,
         run_id: str | None = None,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
     ) -> None:
         self.sas = sas
         self.seconds = clamp_seconds(seconds)
@@ -73,6 +75,7 @@ class DestinationProbe:
         self._injected = store
         self.run_id = run_id or uuid.uuid4().hex[:8]
         self.meter = RateMeter()
+        self.budget = ByteBudget(max_bytes)  # --max-bytes: the probe stops at this or `seconds`, whichever first
         self.payloads = Payloads()
         self.names: set[str] = set()
         self.delete_mode = False
@@ -171,7 +174,9 @@ class DestinationProbe:
             remaining = deadline - clock.monotonic()
             small_time = min(max(0.12 * self.seconds, 3 * (rtt_s or 0.0)), 0.3 * remaining)
             rate, streams = self._throughput(client, deadline - small_time, rtt_s, hint, t0, report)
-            per_file = self._per_file(client, min(streams, 8), deadline, t0, report)
+            # The byte budget may end the throughput part early: small files get their share, not the rest.
+            per_file = self._per_file(client, min(streams, 8), min(deadline, clock.monotonic() + small_time), t0,
+                                      report)
             if per_file is None and rtt_s is not None:  # no time left for it: one small request's round trip
                 per_file = round(rtt_s, 5)
             elapsed = clock.monotonic() - t0
@@ -194,11 +199,13 @@ class DestinationProbe:
             per_file_seconds=per_file,
             method="destination",
             seconds=round(elapsed, 3),
-            bytes=self.meter.total_bytes,
+            bytes=self.budget.used,
             note=self._note(rate, streams, elapsed, left_marker),
             left_marker=left_marker,
             streams=streams,
             marker=self.marker if left_marker else None,
+            max_bytes=self.budget.limit,
+            stopped_by="bytes" if self.budget.spent else "time",
         )
 
     def _close(self, store: BlobStore) -> None:
@@ -220,6 +227,7 @@ class DestinationProbe:
         body = self._marker_body()
         # The first request pays for DNS, TCP and TLS: it decides and warms up, it is not timed.
         start = clock.monotonic()
+        self.budget.charge(len(body))
         self._call(lambda: self._put(client, marker, body))
         self.meter.end(-1, start, clock.monotonic(), len(body))
         if self.sas.can("d") is not False:  # a stored policy only tells by trying
@@ -236,6 +244,7 @@ class DestinationProbe:
         # One 64 KiB request says roughly whether the link is a 1 Mbit/s or a 1 Gbit/s one, so the
         # first blocks are neither too big for the window nor all overhead.
         data, md5 = self.payloads.get(MIN_BLOCK, 0)
+        self.budget.charge(len(data))
         start = clock.monotonic()
         self._call(lambda: self._put(client, name, data, md5))
         end = clock.monotonic()
@@ -249,7 +258,11 @@ class DestinationProbe:
     ) -> tuple[Rate | None, int]:
         clock = self.clock
         start = clock.monotonic()
-        settings = RampSettings.for_window(end - start, rtt_s, max_streams=self.max_streams)
+        # Intervals sized to the part of the window the byte budget is likely to last (at the warm-up's
+        # rough speed), so a fast link still sees a few levels before the budget ends.
+        lasts = self.budget.seconds_left(hint)
+        window = end - start if lasts is None else min(end - start, max(1.0, lasts))
+        settings = RampSettings.for_window(window, rtt_s, max_streams=self.max_streams)
         ramp = Ramp(self.meter, settings, start=start, end=end, hint_bytes_per_second=hint)
         self.ramp = ramp
         run = self.run_id
@@ -260,12 +273,12 @@ class DestinationProbe:
             client.stage_block(self._name("b", stream), f"{run}-{stream:03d}-{seq:08d}", data, md5=md5)
             return block
 
-        pool = StreamPool(work, self.meter, clock, end, self._fatal)
+        pool = StreamPool(work, self.meter, clock, end, self._fatal, self.budget)
         tick = min(0.1, settings.interval / 4)
         try:
             while not pool.failed:
                 now = clock.monotonic()
-                if now >= end:
+                if now >= end or self.budget.spent:
                     break
                 lvl = ramp.update(now)
                 pool.set(lvl.streams, lvl.block)
@@ -313,7 +326,9 @@ class DestinationProbe:
         """Delete the probe's blobs, or rewrite the one marker. True when a marker blob stays."""
         if not self.delete_mode:
             try:
-                self._put(client, self.marker, self._marker_body())
+                body = self._marker_body()
+                self.budget.charge(len(body))
+                self._put(client, self.marker, body)
             except Exception:  # noqa: BLE001 - the marker stays either way; nothing more to do
                 pass
             return True
@@ -332,6 +347,8 @@ class DestinationProbe:
     def _note(self, rate: Rate, streams: int, elapsed: float, left_marker: bool) -> str:
         words = []
         enough = rate.requests >= max(8, 2 * streams) and rate.seconds >= min(2.0, 0.2 * self.seconds)
+        spent = self.budget.spent and self.budget.limit is not None
+        longer = f"--max-bytes above {format_bytes(self.budget.limit or 0)}" if spent else "--seconds 30"
         if self.failures:
             words.append(f"Rough: {self.failures} test upload(s) failed on the way (the link or the service had "
                          "trouble), so the figure may read low; try again later.")
@@ -341,18 +358,17 @@ class DestinationProbe:
                 f"{elapsed:.0f} s. It changes with the time of day and with other traffic on your link."
             )
         else:
-            words.append(
-                f"Rough: too few test uploads finished in {elapsed:.0f} s to measure the link well; "
-                "run it again with --seconds 30."
-            )
+            words.append(f"Rough: too few test uploads finished in {elapsed:.0f} s to measure the link well; "
+                         f"run it again with {longer}.")
+        if spent:
+            words.append(f"The test stopped at its data budget ({format_bytes(self.budget.limit or 0)}, "
+                         f"--max-bytes) after {elapsed:.1f} s.")
         if self.ramp is not None and self.ramp.limited:
             words.append(f"It was still rising at {streams} parallel uploads, so the link may be faster.")
         elif self.ramp is not None and self.ramp.cut_short:
-            words.append("It was still rising when the time was up; --seconds 30 may show a higher figure.")
+            words.append(f"It was still rising when the test ended; {longer} may show a higher figure.")
         if self.sas.is_emulator:
             words.append("This is a local emulator, so the figure says nothing about your internet link.")
         if left_marker:
             words.append(f"This URL cannot delete, so one small file stays in the container: {self.marker}.")
         return " ".join(words)
-
-

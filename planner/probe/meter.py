@@ -242,3 +242,49 @@ class Ramp:
         return self.meter.rate([(first.settled, known)]) or self.meter.rate([(self.start, known)]), final.streams
 
 
+
+
+class ByteBudget:
+    """How many bytes the probe may put on the wire (`--max-bytes`). Thread-safe, no clock.
+
+    A request body is sent only when all of it fits (`take`), so the probe never goes over the budget;
+    bytes count when they are handed to the link, acknowledged or not (a failed request cost the link
+    too). `charge` books what is sent whatever the budget (the warm-up's few small requests). None: no
+    limit. `spent` turns True at the first request refused for want of budget: the probe ends there.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self._used = 0
+        self.spent = False
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        with self._lock:
+            return self._used
+
+    @property
+    def remaining(self) -> int | None:
+        with self._lock:
+            return None if self.limit is None else max(0, self.limit - self._used)
+
+    def take(self, nbytes: int) -> bool:
+        """Book `nbytes` and say yes, or say no (and mark the budget spent) when they do not fit."""
+        with self._lock:
+            if self.limit is not None and self._used + nbytes > self.limit:
+                self.spent = True
+                return False
+            self._used += nbytes
+            return True
+
+    def charge(self, nbytes: int) -> None:
+        with self._lock:
+            self._used += nbytes
+
+    def seconds_left(self, bytes_per_second: float | None) -> float | None:
+        """How long the rest lasts at `bytes_per_second` (None: no limit or no rate)."""
+        left = self.remaining
+        if left is None or not bytes_per_second or bytes_per_second <= 0:
+            return None
+        return left / bytes_per_second

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from planner import options
 from planner.errors import BadInput
 from planner.units import format_bytes, format_duration, format_rate
 
@@ -19,6 +20,8 @@ Method = Literal["destination", "speedtest", "manual"]
 DEFAULT_SECONDS = 10.0
 MAX_SECONDS = 30.0  # a probe is a measurement, not an upload
 MIN_SECONDS = 1.0
+# Bytes a probe may send (--max-bytes); one rule with its bounds in planner.options
+DEFAULT_MAX_BYTES = options.DEFAULT_PROBE_BYTES
 MAX_STREAMS = 32  # the uploader's own ceiling (planner.upload.MAX_WORKERS)
 
 NEXT_STEP = (
@@ -39,11 +42,13 @@ class Measurement:
     per_file_seconds: float | None  # fixed time one worker spends per file, whatever its size
     method: Method
     seconds: float  # how long measuring took
-    bytes: int  # bytes acknowledged by the far end (what the probe cost the link)
+    bytes: int  # bytes the probe put on the link (request bodies sent, acknowledged or not): what it cost
     note: str  # how far to trust the figure, in plain words
     left_marker: bool = False  # a small marker blob stays in the container (the URL cannot delete)
     streams: int | None = None  # parallel uploads the figure was measured with (destination)
     marker: str | None = None  # blob name of that marker, when one was left
+    max_bytes: int | None = None  # the byte budget it ran under (--max-bytes); None: none applied
+    stopped_by: Literal["time", "bytes"] | None = None  # which budget ended it (None: it ran to its own end)
 
     def to_figure(self) -> BandwidthFigure:
         """The estimate model's bandwidth input (planner.estimate.BandwidthFigure)."""
@@ -97,6 +102,8 @@ def describe(m: Measurement) -> list[str]:
     lines = [f"Upload speed: {format_rate(m.bits_per_second)} ({how})"]
     if m.method != "manual":
         extra = f"{format_duration(m.seconds)}, {format_bytes(m.bytes)} sent"
+        if m.max_bytes is not None:
+            extra += f" (budget {format_bytes(m.max_bytes)}{', used up' if m.stopped_by == 'bytes' else ''})"
         if m.streams:
             extra += f", {m.streams} parallel uploads"
         lines.append(f"Measured:     {extra}")

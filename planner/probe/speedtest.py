@@ -12,7 +12,7 @@ from typing import Any
 
 from planner.clock import Clock, SystemClock
 from planner.errors import MdplanError, NetworkUnreachable
-from planner.probe.result import (DEFAULT_SECONDS, NEXT_STEP, Measurement, Method, ProbeProgress, ProgressFn,
+from planner.probe.result import (DEFAULT_MAX_BYTES, DEFAULT_SECONDS, NEXT_STEP, Measurement, Method, ProbeProgress, ProgressFn,
                                   clamp_seconds)
 from planner.redact import redact
 
@@ -30,6 +30,25 @@ def speedtest_config(seconds: float, *, upload_sizes: Sequence[int] = (262144, 5
         "length": {"upload": float(seconds), "download": float(seconds)},
         "upload_max": count * len(sizes),
     }
+
+
+def requests_within(config: dict[str, Any], max_bytes: int | None) -> int:
+    """How many of speedtest-cli's upload requests fit in `max_bytes` (at least one).
+
+    speedtest-cli sends each size in `sizes.upload` `counts.upload` times, in that order, and stops at
+    `upload_max` requests (or at `length.upload` seconds); capping `upload_max` caps the bytes.
+    """
+    sizes = [int(size) for size in config["sizes"]["upload"] for _ in range(int(config["counts"]["upload"]))]
+    limit = int(config.get("upload_max", len(sizes)))
+    if max_bytes is None:
+        return limit
+    total, fits = 0, 0
+    for size in sizes[:limit]:
+        if total + size > max_bytes:
+            break
+        total += size
+        fits += 1
+    return max(1, fits)
 
 
 class SpeedtestProbe:
@@ -50,8 +69,10 @@ class SpeedtestProbe:
         timeout: float = 10.0,
         threads: int = 8,
         clock: Clock | None = None,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
     ) -> None:
         self.seconds = clamp_seconds(seconds)
+        self.max_bytes = max_bytes
         self.config = config
         self.servers = servers
         self.timeout = timeout
@@ -65,6 +86,9 @@ class SpeedtestProbe:
             report(ProbeProgress("finding a speedtest.net server", 0.0, self.seconds))
             st = self._speedtest()
             st.config["length"]["upload"] = self.seconds
+            allowed = requests_within(st.config, self.max_bytes)
+            capped = allowed < int(st.config.get("upload_max", allowed))
+            st.config["upload_max"] = allowed
             if self.servers is not None:
                 st.get_best_server([dict(s) for s in self.servers])
             else:
@@ -104,6 +128,8 @@ class SpeedtestProbe:
             seconds=round(elapsed, 3),
             bytes=sent,
             note=redact(note),
+            max_bytes=self.max_bytes,
+            stopped_by="bytes" if capped and self.max_bytes and sent >= 0.9 * self.max_bytes else "time",
         )
 
     def _speedtest(self) -> Any:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from planner.clock import Clock
 from planner.errors import MdplanError
-from planner.probe.meter import FIRST_BLOCK, RateMeter
+from planner.probe.meter import FIRST_BLOCK, ByteBudget, RateMeter
 
 
 class Payloads:
@@ -38,7 +38,8 @@ class StreamPool:
     """Threads that each repeat one kind of request back to back; `set()` says how many run at once.
 
     `work(stream, seq, block)` sends one request and returns the bytes the service acknowledged.
-    A stream does not start a request it expects to end after `deadline`. Transient failures count
+    A stream does not start a request it expects to end after `deadline`, nor one whose body does not fit
+    in what is left of `budget` (the probe stops at whichever ends first). Transient failures count
     as busy time with no bytes; anything else stops every stream and is re-raised by `join()`.
     """
 
@@ -49,8 +50,10 @@ class StreamPool:
         clock: Clock,
         deadline: float,
         classify: Callable[[BaseException], MdplanError | None],
+        budget: ByteBudget | None = None,
     ) -> None:
         self._work = work
+        self._budget = budget
         self._meter = meter
         self._clock = clock
         self.deadline = deadline
@@ -62,7 +65,7 @@ class StreamPool:
         self._threads: list[threading.Thread] = []
         self.error: MdplanError | None = None
         self.unexpected: BaseException | None = None
-        self.first_stop: float | None = None  # when the first stream stopped for the deadline
+        self.first_stop: float | None = None  # when the first stream stopped (the deadline or the budget)
         self.transient_failures = 0  # requests that failed in a way worth retrying (not counted as bytes)
 
     def set(self, streams: int, block: int) -> None:
@@ -94,6 +97,16 @@ class StreamPool:
     def failed(self) -> bool:
         return self.error is not None or self.unexpected is not None
 
+    def _may_start(self, start: float, expected: float, block: int) -> bool:
+        """Whether a request of `block` bytes expected to take `expected` s may start now; if not, the
+        stream stops and the first such moment is kept (after it, fewer streams run)."""
+        if start + expected <= self.deadline and (self._budget is None or self._budget.take(block)):
+            return True
+        with self._cond:
+            if self.first_stop is None or start < self.first_stop:
+                self.first_stop = start
+        return False
+
     def _run(self, i: int) -> None:
         seq = 0
         last: tuple[float, int] | None = None  # (seconds, block) of this stream's last request
@@ -108,10 +121,7 @@ class StreamPool:
             if last is not None:
                 expected = last[0] * (block / last[1] if last[1] and block > last[1] else 1.0)
             start = self._clock.monotonic()
-            if start + expected > self.deadline:
-                with self._cond:
-                    if self.first_stop is None or start < self.first_stop:
-                        self.first_stop = start
+            if not self._may_start(start, expected, block):
                 return
             self._meter.begin(i, start)
             try:

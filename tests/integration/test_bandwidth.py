@@ -349,6 +349,63 @@ def test_destination_probe_with_a_full_sas_measures_and_deletes_everything(azuri
     _assert_no_sig(url, json.dumps(m.__dict__), repr(m))
 
 
+class _CountingStore:
+    """AzureBlobStore with a tally of every request body handed to it: what went on the wire."""
+
+    def __init__(self, url: str) -> None:
+        from planner.azure import AzureBlobStore
+
+        self.inner = AzureBlobStore(parse_sas_url(url), pool=12)
+        self.sent = 0
+        self._lock = threading.Lock()
+
+    def _count(self, data: bytes) -> None:
+        with self._lock:
+            self.sent += len(data)
+
+    def put_blob(self, name, data, **kw):
+        self._count(data)
+        return self.inner.put_blob(name, data, **kw)
+
+    def stage_block(self, name, block_id, data, **kw):
+        self._count(data)
+        return self.inner.stage_block(name, block_id, data, **kw)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_destination_probe_stops_at_its_byte_budget_and_reports_what_it_used(azurite, container) -> None:
+    # issue 17: `mdplan bandwidth` sent 743 MB in 10 s to a fast destination. With --max-bytes the probe
+    # sends no more than the budget (+ one block), whatever the window, and says what it used.
+    url = azurite.container_sas_url(container)
+    budget = 3_000_000
+    store = _CountingStore(url)
+    probe = DestinationProbe(parse_sas_url(url), seconds=10, max_bytes=budget, store=store)
+    m = probe.measure()
+    store.inner.close()
+    assert store.sent <= budget + MAX_BLOCK
+    assert m.bytes == store.sent and m.max_bytes == budget and m.stopped_by == "bytes"
+    assert m.seconds < 10  # the budget, not the window, ended it
+    assert m.bits_per_second > 0
+    assert _blobs(azurite, container) == {}
+
+
+def test_cli_max_bytes_limits_the_probe_and_json_says_what_it_used(azurite, container, tmp_path) -> None:
+    url = azurite.container_sas_url(container, permission="racwdl")
+    p = _mdplan("bandwidth", "--seconds", "10", "--max-bytes", "2MB", "--json", env={"MDPLAN_SAS": url},
+                home=tmp_path)
+    assert p.returncode == 0, p.stderr
+    data = json.loads(p.stdout)
+    assert data["max_bytes"] == 2_000_000 and data["stopped_by"] == "bytes"
+    assert 0 < data["bytes"] <= 2_000_000 + MAX_BLOCK
+    p = _mdplan("bandwidth", "--seconds", "2", "--max-bytes", "2MB", env={"MDPLAN_SAS": url}, home=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "sent (budget 2 MB" in p.stdout
+    p = _mdplan("bandwidth", "--max-bytes", "10kB", env={"MDPLAN_SAS": url}, home=tmp_path)
+    assert p.returncode == 2 and "--max-bytes" in _one_line_error(p)
+
+
 def test_destination_probe_with_a_write_only_sas_leaves_one_small_marker(azurite, container) -> None:
     url = azurite.container_sas_url(container, permission="cw", prefix="site-a")
     probe, m, _, took = _measure(url)
@@ -435,8 +492,10 @@ def test_cli_json_from_mdplan_sas_has_the_stable_keys(azurite, container, tmp_pa
     p = _mdplan("bandwidth", "--seconds", "2", "--json", env={"MDPLAN_SAS": url}, home=tmp_path)
     assert p.returncode == 0, p.stderr
     data = json.loads(p.stdout)
-    for key in ("bits_per_second", "rtt_ms", "per_file_seconds", "method", "seconds", "bytes"):
+    for key in ("bits_per_second", "rtt_ms", "per_file_seconds", "method", "seconds", "bytes", "max_bytes",
+                "stopped_by"):
         assert key in data
+    assert data["max_bytes"] == 100_000_000  # the default budget
     assert data["method"] == "destination"
     assert data["bits_per_second"] > 0 and data["bytes"] > 0 and 0 < data["seconds"] <= 2 + SLACK
     assert "Measuring" not in p.stderr  # no progress indicator without a terminal
@@ -481,6 +540,7 @@ def test_cli_help_says_what_it_does_with_examples() -> None:
     assert p.returncode == 0
     assert "Measure your upload speed" in p.stdout
     assert p.stdout.count("mdplan bandwidth ") >= 2
+    assert "--max-bytes" in p.stdout and "100 MB" in p.stdout
 
 
 # ------------------------------------------------------------------------------------------------
@@ -618,11 +678,12 @@ def test_estimate_with_a_sas_measures_to_the_destination(azurite, container, ima
     from planner.upload import auto_workers
 
     url = azurite.container_sas_url(container, permission="racwdl", expiry=timedelta(days=5))
-    p = _mdplan("estimate", str(image_folder), url, "--seconds", "2", "--json", home=tmp_path)
+    p = _mdplan("estimate", str(image_folder), url, "--seconds", "2", "--max-bytes", "5MB", "--json", home=tmp_path)
     assert p.returncode == 0, p.stderr
     data = json.loads(p.stdout)
     bw = data["bandwidth"]
     assert bw["method"] == "destination" and bw["bits_per_second"] > 0
+    assert bw["max_bytes"] == 5_000_000 and 0 < bw["bytes_sent"] <= 5_000_000 + MAX_BLOCK
     assert bw["rtt_ms"] > 0 and bw["per_file_seconds"] > 0
     assert "Good" in bw["note"] or "Rough" in bw["note"]  # how far to trust it, in words
     # the per-file cost is spread over the workers the uploader itself would start
