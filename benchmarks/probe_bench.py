@@ -23,8 +23,8 @@ def _mbit(bits_per_second: float) -> str:
 def probe(ctx: Context) -> Table:
     require_mdplan("bandwidth")
     table = Table("Probe accuracy: `mdplan bandwidth` vs the raw TCP ceiling",
-                  ["Link", "Ceiling (raw TCP)", "mdplan bandwidth", "Ratio", "Probe time", "RTT it saw",
-                   "Target"])
+                  ["Link", "Ceiling (raw TCP)", "mdplan bandwidth", "Ratio", "Probe time", "Data sent",
+                   "RTT it saw", "Target"])
     ctx.table = table
     links = PROBE_LINKS[:2] if ctx.quick else PROBE_LINKS
     for rate, rtt in links:
@@ -42,8 +42,10 @@ def probe(ctx: Context) -> Table:
         rtt_seen = got.get("rtt_ms")
         table.add(f"{rate} Mbit/s x {rtt} ms", _mbit(ceiling), _mbit(bps), f"{bps / ceiling:.1%}",
                   f"{ran.seconds:.1f} s (wall)",
+                  f"{float(got.get('bytes', 0)) / 1e6:.0f} MB" + (" (budget)" if got.get("stopped_by") == "bytes" else ""),
                   f"{float(rtt_seen):.0f} ms" if rtt_seen is not None else "-", "95-105% in <= 15 s")
-    table.notes.append("Probe time = wall time of the whole `mdplan bandwidth` command.")
+    table.notes.append("Probe time = wall time of the whole `mdplan bandwidth` command. Data sent = the probe's "
+                       "`bytes` (default budget 100 MB, `--max-bytes`); \"(budget)\": the budget ended it.")
     return table
 
 

@@ -31,7 +31,7 @@ class Assessment:
     upload_files: int
     upload_bytes: int
     images_only: bool
-    measurement: Any  # planner.bandwidth.Measurement
+    measurement: Any  # planner.probe.Measurement
     estimate: Estimate
     sas_display: str | None = None
     sas_expiry: datetime | None = None
@@ -42,12 +42,12 @@ class Assessment:
 
 
 def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = False,
-           seconds: float | None = None, images_only: bool = False, settings: EstimateSettings | None = None,
+           seconds: float | None = None, max_bytes: int | str | None = None, images_only: bool = False, settings: EstimateSettings | None = None,
            cap: Timetable | None = None, clock: Clock | None = None,
            scan_progress=None, probe_progress=None) -> Assessment:
     """Scan the folder, measure (or take) the bandwidth, and run the model (with the speed cap, if any)."""
     from planner import options
-    from planner.bandwidth import measure, remember
+    from planner.probe import measure, remember
     from planner.scan.kinds import Kind
     from planner.scan.parallel import scan
     from planner.scan.walk import source_folder
@@ -57,8 +57,9 @@ def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = 
     if sas is None and bandwidth is None and not speedtest:
         raise BadInput(NO_SPEED)
     options.bandwidth(bandwidth)
+    budget = max_bytes if isinstance(max_bytes, int) else options.probe_bytes(max_bytes)
     m = measure(sas=sas, speedtest=speedtest, bandwidth=bandwidth, seconds=options.probe_seconds(seconds),
-                progress=probe_progress)
+                max_bytes=budget, progress=probe_progress)
     if sas is not None and m.method == "destination":
         remember(m, sas)
     summary = scan(root, progress=scan_progress)
@@ -181,6 +182,8 @@ class BandwidthInfo:
     rtt_ms: float | None
     per_file_seconds: float | None
     note: str
+    bytes_sent: int = 0  # what measuring cost the link (0 for --bandwidth)
+    max_bytes: int | None = None  # the probe's byte budget (--max-bytes); None when nothing was measured
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,9 @@ def summarize(a: Assessment, report: str | None = None) -> EstimateSummary:
         sizes=SizeStats(s.sizes.median, s.sizes.p95),
         duplicate_names=s.duplicate_names,
         problems=[Problem(p, r) for p, r in s.problems],
-        bandwidth=BandwidthInfo(bw.bits_per_second, bw.method, bw.rtt_ms, bw.per_file_seconds, bw.note),
+        bandwidth=BandwidthInfo(bw.bits_per_second, bw.method, bw.rtt_ms, bw.per_file_seconds, bw.note,
+                                int(getattr(a.measurement, "bytes", 0) or 0),
+                                getattr(a.measurement, "max_bytes", None)),
         upload=UploadInfo(e.upload_seconds, e.workers, e.cap_months, e.rate_bits_per_second, e.cap),
         drive=DriveInfo(e.drive_seconds, e.drives),
         recommendation=e.recommendation, close_call=e.close_call, reasons=list(e.reasons),

@@ -37,6 +37,10 @@ MAX_SHIPPING_DAYS = 365.0
 MIN_PROBE_SECONDS = 1.0
 MAX_PROBE_SECONDS = 30.0
 DEFAULT_PROBE_SECONDS = 10.0
+# How many bytes a speed probe may send (--max-bytes): enough for a fair figure, little on a metered link
+MIN_PROBE_BYTES = 10**6  # 1 MB
+MAX_PROBE_BYTES = 10 * 10**9  # 10 GB
+DEFAULT_PROBE_BYTES = 100 * 10**6  # 100 MB
 # Parallel uploads (--workers)
 MAX_WORKERS_OPTION = 256
 OVERWRITE_CHOICES = ("never", "if-different", "always")
@@ -140,6 +144,18 @@ def probe_seconds(value: float | str | None) -> float:
         return DEFAULT_PROBE_SECONDS
     return _number(value, MIN_PROBE_SECONDS, MAX_PROBE_SECONDS, "--seconds", "a number of seconds",
                    f"{MIN_PROBE_SECONDS:g} to {MAX_PROBE_SECONDS:g}")
+
+
+def probe_bytes(text: str | None) -> int:
+    """--max-bytes of a speed probe (`bandwidth`, `estimate`): a size from 1 MB to 10 GB, default 100 MB."""
+    if text is None:
+        return DEFAULT_PROBE_BYTES
+    from planner.units import parse_size
+
+    n = parse_size(text)
+    _within(n, MIN_PROBE_BYTES, MAX_PROBE_BYTES, "--max-bytes", "the most data a speed test may send",
+            "1 MB to 10 GB", text)
+    return n
 
 
 def workers(text: str) -> int | None:

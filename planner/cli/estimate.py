@@ -17,7 +17,8 @@ from planner.cli.output import err, out, print_json, say
         "  mdplan estimate D:\\camera-traps \"https://ACCOUNT.blob.core.windows.net/CONTAINER?sv=...\"\n"
         "  mdplan estimate /media/drive/2024 --bandwidth 20Mbps --monthly-cap 1TB\n"
         "  mdplan estimate /media/drive/2024 --bandwidth 200Mbps --cap-mbps 20\n\n"
-        "With the SAS URL the speed is measured to the real destination (about 10 s, a few MB); "
+        "With the SAS URL the speed is measured to the real destination (about 10 s, at most 100 MB: "
+        "--seconds, --max-bytes); "
         "--speedtest uses speedtest.net (rough); --bandwidth always wins. With --cap-mbps or --bwlimit "
         "(as for upload) the time and the advice count with the capped rate."
     )
@@ -30,6 +31,9 @@ def estimate(
                                                             "2.5MB/s (b = bits, B = bytes); 1 kbit/s to 100 Gbit/s."),
     speedtest: bool = typer.Option(False, "--speedtest", help="Measure with speedtest.net (rough, generic)."),
     seconds: float = typer.Option(None, "--seconds", help="How long to measure, 1 to 30 seconds (default 10)."),
+    max_bytes: str = typer.Option(None, "--max-bytes", metavar="SIZE",
+                                  help="The most data the speed test may send, 1 MB to 10 GB (default 100 MB); "
+                                       "it stops at --seconds or --max-bytes, whichever comes first."),
     cap_mbps: float = typer.Option(None, "--cap-mbps", help="The speed cap you will upload with, in Mbit/s "
                                                             "(0.001 to 100,000, as for upload)."),
     bwlimit: str = typer.Option(None, "--bwlimit", help="The speed cap or timetable you will upload with, in "
@@ -58,12 +62,13 @@ def estimate(
     cap = options.speed_cap(cap_mbps, bwlimit)
     options.bandwidth(bandwidth)  # a typo fails before the scan, not after
     window = options.probe_seconds(seconds)
+    budget = options.probe_bytes(max_bytes)
     sas_url = resolve_sas_argument(sas, required=False) if (sas is not None or bandwidth is None) else None
     show = err.is_terminal and not json_out
     where = "speedtest.net" if speedtest else (sas_url.display if sas_url else "")
     with ProbeStatus(show and bandwidth is None and bool(where), f"Measuring upload speed to {where}") as probing:
         a = assess(source, sas=sas_url, bandwidth=bandwidth, speedtest=speedtest, seconds=window,
-                   images_only=images_only, settings=settings, cap=cap,
+                   max_bytes=budget, images_only=images_only, settings=settings, cap=cap,
                    scan_progress=scan_progress() if show else None, probe_progress=probing)
     if show:
         err.print("")  # end the "Scanning: ..." progress line
@@ -134,8 +139,11 @@ def _print_times(a) -> None:
     bw = e.bandwidth
     say("")
     say(f"Would send: {a.upload_files:,} files, {format_bytes(a.upload_bytes)}")
+    m = a.measurement
+    cost = (f", {format_bytes(m.bytes)} sent to measure (--max-bytes {format_bytes(m.max_bytes)})"
+            if getattr(m, "max_bytes", None) is not None and m.method != "manual" else "")
     say(f"Upload speed: {format_rate(bw.bits_per_second)} ({method_words(bw.method)})"
-        + (f", round trip {bw.rtt_ms:.0f} ms" if bw.rtt_ms else "") + ".")
+        + (f", round trip {bw.rtt_ms:.0f} ms" if bw.rtt_ms else "") + cost + ".")
     if bw.note:
         say(f"  {bw.note}")
     if e.cap:

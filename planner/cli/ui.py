@@ -204,7 +204,7 @@ class ProbeStatus:
         if self._status is not None:
             self._status.stop()
 
-    def __call__(self, p) -> None:  # planner.bandwidth.ProbeProgress
+    def __call__(self, p) -> None:  # planner.probe.ProbeProgress
         if self._status is None:
             return
         if p.phase == "done":  # measuring is over (estimate goes on to scan): clear the line now

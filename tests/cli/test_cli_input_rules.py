@@ -116,11 +116,21 @@ def test_seconds_has_the_same_bounds_for_estimate_and_bandwidth(capsys, folder, 
     assert "1 to 30" in est
 
 
+@pytest.mark.parametrize("value", ["999kB", "0", "-1MB", "10.1GB", "1e308", "lots", ""])
+def test_max_bytes_has_the_same_bounds_for_estimate_and_bandwidth(capsys, folder, value):
+    # issue 17: the probe's data budget, one rule (planner.options.probe_bytes) wherever it is typed
+    est = refused(capsys, "estimate", str(folder), "--bandwidth", "20Mbps", "--max-bytes", value)
+    bw = refused(capsys, "bandwidth", FAKE_SAS, "--max-bytes", value)
+    assert est == bw
+
+
 @pytest.mark.parametrize("args", [
     ["estimate", "{folder}", "--bandwidth", "1kbps", "--cap-mbps", "100000", "--drive-size", "1GB",
-     "--drive-speed", "1MB/s", "--monthly-cap", "1GB", "--shipping-days", "365", "--seconds", "30", "--json"],
+     "--drive-speed", "1MB/s", "--monthly-cap", "1GB", "--shipping-days", "365", "--seconds", "30", "--max-bytes", "1MB",
+     "--json"],
     ["estimate", "{folder}", "--bandwidth", "100Gbps", "--cap-mbps", "0.001", "--drive-size", "100TB",
-     "--drive-speed", "10GB/s", "--monthly-cap", "10PB", "--shipping-days", "0", "--seconds", "1", "--json"],
+     "--drive-speed", "10GB/s", "--monthly-cap", "10PB", "--shipping-days", "0", "--seconds", "1", "--max-bytes", "10GB",
+     "--json"],
     ["upload", "{folder}", FAKE_SAS, "--dry-run", "--allow-sleep", "--cap-mbps", "0.001"],
     ["upload", "{folder}", FAKE_SAS, "--dry-run", "--allow-sleep", "--cap-mbps", "100000"],
 ])

@@ -33,9 +33,11 @@ def test_estimate_is_the_model_only():
 
 
 def test_no_cycle_between_estimate_bandwidth_upload_and_assessment():
-    names = ["estimate", "bandwidth", "upload", "assessment", "transfer.planning", "transfer.concurrency"]
+    names = ["estimate", "upload", "assessment", "transfer.planning", "transfer.concurrency", "probe.choose",
+             "probe.destination", "probe.meter", "probe.result", "probe.speedtest", "probe.streams"]
     graph = {f"planner.{n}": _planner_imports(PLANNER.joinpath(*n.split(".")).with_suffix(".py")) for n in names}
-    graph["planner.transfer"] = {m for n in names if n.startswith("transfer.") for m in graph[f"planner.{n}"]}
+    for package in ("transfer", "probe"):
+        graph[f"planner.{package}"] = {m for n in names if n.startswith(f"{package}.") for m in graph[f"planner.{n}"]}
 
     def reaches(start: str, goal: str, seen: set[str]) -> bool:
         for nxt in graph.get(start, ()):
@@ -55,7 +57,7 @@ def test_the_library_never_imports_the_cli():
 def test_help_loads_no_heavy_module():
     code = ("import sys, planner.cli\n"
             "heavy = ['rich.console', 'pandas', 'matplotlib', 'azure', 'planner.upload', 'planner.report', "
-            "'planner.bandwidth', 'planner.scan', 'planner.journal']\n"
+            "'planner.probe', 'planner.scan', 'planner.journal']\n"
             "print(' '.join(m for m in heavy if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
