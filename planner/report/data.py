@@ -144,6 +144,8 @@ class UploadReportData:
     prediction_start: float = 0.0  # where the prediction (made by the latest run) starts on the time axis
     log_path: str | None = None  # the job's log file
     live: bool = False  # a live report, rewritten while the upload runs
+    live_every: float | None = None  # seconds between two versions of a live report
+    written: datetime | None = None  # when this version of the page was drawn
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ def _run_rows(runs: list[dict], rows: list, t0: float, now: float, running: bool
     """Every run on the job's time axis, with what it sent (from the telemetry of its seconds)."""
     out = []
     for i, r in enumerate(runs):
-        nxt = runs[i + 1]["started"] if i + 1 < len(runs) else float("inf")
+        nxt = int(runs[i + 1]["started"]) if i + 1 < len(runs) else float("inf")  # its telemetry from that second
         mine = [x for x in rows if int(r["started"]) <= x[0] < nxt]
         if r["ended"]:
             end, outcome = r["ended"], r["outcome"] or "ended"
@@ -144,7 +144,7 @@ def _from_journal(j, info) -> UploadReportData:
         run_bytes_planned=run["bytes_planned"] if run else None,
         workers=_workers(run, workers), runs=run_rows,
         prediction_start=run_rows[-1].start if run_rows else 0.0,
-        log_path=str(log) if log.exists() else None,
+        log_path=str(log) if log.exists() else None, written=_local(now),
         next_step=None if totals.files_left == 0 and totals.files_failed == 0 else _next_step(j, info),
     )
 
