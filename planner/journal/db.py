@@ -156,7 +156,7 @@ class Journal:
     def begin_run(self, *, workers: str, cap: str | None) -> int:
         cur = self._write("INSERT INTO runs(started, workers, cap) VALUES (?,?,?)", (time.time(), workers, cap))
         self.run_id = int(cur.lastrowid)
-        self.log("run", f"run {self.run_id} started (parallel uploads: {workers}; speed cap: {cap or 'none'})")
+        self.log("run", f"run {self.run_id} started (parallel uploads: {workers}; {cap or 'no speed cap'})")
         return self.run_id
 
     def set_run_plan(self, *, files: int, bytes_: int, predicted_seconds: float | None) -> None:

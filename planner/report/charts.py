@@ -115,7 +115,10 @@ def throughput_chart(data: UploadReportData) -> tuple[str, str] | None:
         x = (rate.index.to_numpy() + b / 2) / div
         ax.fill_between(x, rate.to_numpy() / k, step="mid", color=COLOURS["rate_fill"], lw=0,
                         label=f"sent, per {format_duration(b)}")
-        ax.plot(x, smooth.to_numpy() / k, color=COLOURS["rate"], lw=2,
+        line = smooth.to_numpy() / k
+        for g0, g1 in gaps(data):  # the line breaks between runs: nothing was running to be measured
+            line[(rate.index.to_numpy() >= g0) & (rate.index.to_numpy() + b <= g1)] = float("nan")
+        ax.plot(x, line, color=COLOURS["rate"], lw=2,
                 label=f"rolling mean of {ROLLING_BINS}")
         if data.cap_series:
             xs = [s / div for s, _ in data.cap_series] + [end / div]

@@ -121,7 +121,9 @@ def _from_journal(j, info) -> UploadReportData:
 
     runs = [r for r in j.runs() if r["outcome"] != "planned (dry run)"] or j.runs()
     run = runs[-1] if runs else None
-    t0 = runs[0]["started"] if runs else info.created
+    # the time axis starts at the whole clock second the first run began in: the telemetry's grid, so
+    # runs, pauses and bytes line up on the charts
+    t0 = float(int(runs[0]["started"] if runs else info.created))
     now = time.time()
     totals, (litter_n, litter_b, excl_n, excl_b) = _totals(j)
     throughput, cap_series, retries, workers, rows = _telemetry(j, t0)
