@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,10 +61,10 @@ def _telemetry(j, t0: float) -> tuple[list, list, int, int | None, list]:
 
 def _run_rows(runs: list[dict], rows: list, t0: float, now: float, running: bool) -> list[RunRow]:
     """Every run on the job's time axis, with what it sent (from the telemetry of its seconds)."""
-    out = []
+    out, seconds = [], [x[0] for x in rows]  # rows are in time order
     for i, r in enumerate(runs):
         nxt = int(runs[i + 1]["started"]) if i + 1 < len(runs) else float("inf")  # its telemetry from that second
-        mine = [x for x in rows if int(r["started"]) <= x[0] < nxt]
+        mine = rows[bisect_left(seconds, int(r["started"])):bisect_left(seconds, nxt)]
         if r["ended"]:
             end, outcome = r["ended"], r["outcome"] or "ended"
         elif i + 1 == len(runs) and running:
