@@ -103,6 +103,21 @@ def _workers(run: dict | None, seen: int | None) -> str | None:
     return f"{run['workers']} ({seen})" if run["workers"] == "auto" and seen else run["workers"]
 
 
+def _busy(path: Path) -> bool:
+    """Is an mdplan working on this job now? (A job left "uploading" by a killed mdplan is not.)"""
+    from planner.errors import MdplanError
+    from planner.journal import JobBusy
+    from planner.journal.locks import take_lock
+
+    try:
+        take_lock(Path(path), Path(path).stem).release()
+    except JobBusy:
+        return True
+    except MdplanError:
+        return False
+    return False
+
+
 def _caps(runs: list[RunRow]) -> str | None:
     caps = {r.cap for r in runs}
     if caps <= {None}:
@@ -128,7 +143,7 @@ def _from_journal(j, info) -> UploadReportData:
     now = time.time()
     totals, (litter_n, litter_b, excl_n, excl_b) = _totals(j)
     throughput, cap_series, retries, workers, rows = _telemetry(j, t0)
-    run_rows = _run_rows(runs, rows, t0, now, running=info.state in ("uploading", "scanning"))
+    run_rows = _run_rows(runs, rows, t0, now, running=info.state in ("uploading", "scanning") and _busy(j.path))
     end = max([r.end for r in run_rows] + [0.0])
     t1 = run["ended"] if run and run["ended"] else None
     log = log_path(j.path)

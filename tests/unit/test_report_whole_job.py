@@ -49,3 +49,24 @@ def test_the_page_lists_every_run_and_shades_the_gap():
     avg = float(re.search(r'data-field="average_bps" data-value="([\d.e+]+)"', html).group(1))
     peak = float(re.search(r'data-field="peak_bps" data-value="([\d.e+]+)"', html).group(1))
     assert peak >= avg
+
+
+def test_a_run_killed_without_a_word_is_not_shown_as_running(tmp_path):
+    """A journal left "uploading" by a killed mdplan: its last run ended (killed?), not "running";
+    while an mdplan holds the job, the same journal's last run is running."""
+    from planner.journal import Journal
+    from planner.report import upload_report_data
+
+    (tmp_path / "src").mkdir()
+    j = Journal.open(tmp_path / "src", "https://acct.blob.core.windows.net", "acct", "cont", "", home=tmp_path / "h")
+    j.begin_run(workers="auto", cap=None)
+    t0 = 1_700_000_000.0
+    j._db.execute("UPDATE runs SET started=?", (t0,))
+    j.add_telemetry({int(t0) + i: [1_000_000, 1, 0, None, 4] for i in range(5)})
+    j.set_state("uploading")
+    j.commit()
+    data, _, _ = upload_report_data(j.path)  # the job is held (this Journal owns its lock)
+    assert data.runs[-1].outcome == "running"
+    j.close()  # as a kill -9 leaves it: state "uploading", no end, the lock gone with the process
+    data, _, _ = upload_report_data(j.path)
+    assert data.runs[-1].outcome.startswith("ended without a word") and data.runs[-1].end == 5.0
