@@ -7,7 +7,7 @@ import random
 import re
 
 from planner.report import RunRow, rates, render_upload_report
-from tests.helpers.report_samples import upload_data
+from helpers.report_samples import upload_data
 
 DAY = 86400.0
 
