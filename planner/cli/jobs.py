@@ -34,16 +34,25 @@ def jobs(
         return 0
     found = list_jobs()
     if json_out:
-        print_json([{**to_jsonable(j), "destination": j.destination} for j in found])
+        print_json([{**to_jsonable(j), "destination": j.destination, **_side_files(j)} for j in found])
         return 0
     _print_jobs(found)
     return 0
+
+
+def _side_files(j) -> dict:
+    """The job's log and live report, where they exist (None where not yet)."""
+    from planner.journal.home import live_report_path, log_path
+
+    return {name: (str(p) if p.exists() else None)
+            for name, p in (("log_path", log_path(j.path)), ("live_report_path", live_report_path(j.path)))}
 
 
 def _print_jobs(found) -> None:
     from datetime import datetime
 
     from planner.journal import journal_home
+    from planner.journal.home import live_report_path, log_path
     from planner.units import format_bytes
 
     if not found:
@@ -57,3 +66,6 @@ def _print_jobs(found) -> None:
             f"  From: {j.source}\n  To:   {j.destination}\n"
             f"  Done: {j.files_done:,} of {j.files_total:,} files, {format_bytes(j.bytes_done)} of "
             f"{format_bytes(j.bytes_total)}" + (f"; {j.files_failed:,} failed" if j.files_failed else ""))
+        for label, path in (("Log:", log_path(j.path)), ("Live report:", live_report_path(j.path))):
+            if path.exists():
+                say(f"  {label:<13}{path}")

@@ -67,7 +67,9 @@ def upload(
     )
     stop = StopFlag()
     install_stop_handlers(stop)
-    ui = RichUploadUI(show_progress=not json_out)
+    from planner.report.live import LiveReportUI
+
+    ui = LiveReportUI(RichUploadUI(show_progress=not json_out))  # the job's report, rewritten every 5 min
     try:
         result, plan = run(opts, ui, stop=stop, assume_yes=yes, interactive=sys.stdin.isatty(),
                            awake=lambda: WhileSending(allow_sleep))

@@ -4,6 +4,7 @@
 - `rows`: its values (`State`, `JobInfo`, `Counts`, `FileRow`, `ScanRow`);
 - `home`: where state lives (`journal_home`), job ids, private folders and files;
 - `registry`: the jobs on this computer (`list_jobs`, `find_job`, `forget_job`); `locks`: one mdplan a job;
+- `log`: the job's log file (`JobLog`), beside the journal, redacted;
 - `naming`: blob names and prefixes; `rates`: the last rate measured per destination;
 - `errors`: `JobBusy`, `JournalError`, `JournalDamaged` and `journal_error`.
 """

@@ -24,6 +24,7 @@ from planner.errors import BadInput
 from planner.journal.errors import JournalError, damaged_error, is_damage, journal_error
 from planner.journal.home import job_id_for, journal_path, private_file, private_jobs_dir, set_aside
 from planner.journal.locks import take_lock
+from planner.journal.log import JobLog, log_path
 from planner.journal.rows import Counts, FileRow, JobInfo, ScanRow, State
 from planner.redact import redact
 
@@ -58,6 +59,11 @@ CREATE TABLE IF NOT EXISTS events (t REAL NOT NULL, kind TEXT NOT NULL, detail T
 """
 
 
+# how events read in the job's log: kind -> (log kind, words)
+_EVENT_WORDS = {"pause": ("outage", "link down, mdplan keeps retrying"), "resume": ("outage", "link up"),
+                "stop": ("error", "stopped"), "run": ("run", "scan and plan done, sending")}
+
+
 class Journal:
     """One job's database. Not thread-safe by design: only the coordinator thread touches it."""
 
@@ -66,6 +72,7 @@ class Journal:
         self._db = conn
         self._lock = lock  # held by the one upload that owns this job, released on close (or by the OS on exit)
         self.run_id = 0
+        self.job_log = JobLog(log_path(path))  # what happened, in words, for people (never the signature)
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
@@ -149,6 +156,7 @@ class Journal:
     def begin_run(self, *, workers: str, cap: str | None) -> int:
         cur = self._write("INSERT INTO runs(started, workers, cap) VALUES (?,?,?)", (time.time(), workers, cap))
         self.run_id = int(cur.lastrowid)
+        self.log("run", f"run {self.run_id} started (parallel uploads: {workers}; {cap or 'no speed cap'})")
         return self.run_id
 
     def set_run_plan(self, *, files: int, bytes_: int, predicted_seconds: float | None) -> None:
@@ -160,6 +168,7 @@ class Journal:
         self._write("UPDATE runs SET ended=?, outcome=?, exit_code=? WHERE id=?",
                     (time.time(), outcome, exit_code, self.run_id))
         self._write("UPDATE job SET state=?, updated=?", (job_state or outcome, time.time()))
+        self.log("run", f"run {self.run_id} ended: {outcome} (exit code {exit_code})")
 
     def runs(self) -> list[dict]:
         cols = ["id", "started", "ended", "outcome", "exit_code", "workers", "cap", "predicted_seconds",
@@ -358,6 +367,13 @@ class Journal:
     def event(self, kind: str, detail: str = "", t: float | None = None) -> None:
         self._db.execute("INSERT INTO events(t, kind, detail) VALUES (?,?,?)",
                          (time.time() if t is None else t, kind, redact(detail)))
+        words = _EVENT_WORDS.get(kind)
+        if words:
+            self.log(words[0], f"{words[1]}: {detail}" if detail and kind != "run" else words[1], t)
+
+    def log(self, kind: str, text: str, t: float | None = None) -> None:
+        """A line in the job's log file (redacted there); never fails the upload."""
+        self.job_log.write(kind, text, t)
 
     def events(self) -> list[tuple[float, str, str]]:
         return list(self._db.execute("SELECT t, kind, detail FROM events ORDER BY t"))

@@ -30,6 +30,16 @@ def journal_path(job_id: str, home: Path | None = None) -> Path:
     return jobs_dir(home) / f"{job_id}.sqlite"
 
 
+def log_path(journal_path: Path) -> Path:
+    """The log of the job whose journal is `journal_path` (`<job>.log` beside `<job>.sqlite`)."""
+    return Path(journal_path).with_suffix(".log")
+
+
+def live_report_path(journal_path: Path) -> Path:
+    """Where the report rewritten during an upload lives (`<job>.report.html` beside the journal)."""
+    return Path(journal_path).with_suffix(".report.html")
+
+
 def job_id_for(source: Path, account_url: str, container: str, prefix: str) -> str:
     """Stable job id from what the job is, not from the credential that opens it."""
     src = os.path.normcase(str(Path(source).resolve()))
@@ -73,8 +83,9 @@ def private_jobs_dir(home: Path | None = None) -> Path:
 
 
 def journal_files(path: Path) -> list[Path]:
-    """The journal and the files SQLite and the lock keep beside it."""
-    return [path, Path(f"{path}-wal"), Path(f"{path}-shm"), path.with_suffix(".lock")]
+    """The journal, the files SQLite and the lock keep beside it, the job's log and its live report."""
+    return [path, Path(f"{path}-wal"), Path(f"{path}-shm"), path.with_suffix(".lock"), log_path(path),
+            live_report_path(path)]
 
 
 def set_aside(path: Path) -> Path | None:

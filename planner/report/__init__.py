@@ -7,6 +7,7 @@ charts as inline SVG drawn by matplotlib, no script, font, image or link fetched
   (from a job's journal or an assessment), or by tests with synthetic data;
 - `series` and `words`: the numbers (binned rates, average, peak) and sentences the page shows;
 - `charts`: matplotlib figures as inline SVG (matplotlib imported only when drawing);
+- `live`: the report rewritten every few minutes during an upload (`LiveReportUI`);
 - `render`: the jinja2 pages (templates in planner/templates) and writing them;
 - `manifest`: the CSV; `paths`: where reports go, writing them privately, telling mdplan's own
   outputs apart from the user's files (`is_mdplan_output`, `own_outputs`).
@@ -18,7 +19,7 @@ to the page or the CSV; names of files, folders and the destination are shown as
 from planner.report.charts import (COLOURS, break_even_bps, crossover_chart, progress_chart, safe_chart,
                                    size_chart, throughput_chart)
 from planner.report.data import (FailureRow, KindRow, ManifestRow, PlanReportData, PlanSiteRow, ReportFiles,
-                                 SiteRow, SizeBin, Totals, UploadReportData, crossover_points, size_histogram)
+                                 RunRow, SiteRow, SizeBin, Totals, UploadReportData, crossover_points, size_histogram)
 from planner.report.manifest import MANIFEST_COLUMNS, manifest_cells, neutralise, unneutralise, write_manifest
 from planner.outputs import (OwnOutputs, default_report_dir, default_report_path, fallback_report_dir,
                                   is_mdplan_output, own_outputs, report_file_name, report_target,
@@ -31,7 +32,7 @@ from planner.report.words import finished_ok, headline, prediction_text, what_ne
 
 __all__ = [
     "COLOURS", "MANIFEST_COLUMNS", "ROLLING_BINS", "FailureRow", "KindRow", "ManifestRow", "OwnOutputs",
-    "PlanReportData", "PlanSiteRow", "Rates", "ReportFiles", "SiteRow", "SizeBin", "Totals", "UploadReportData",
+    "PlanReportData", "PlanSiteRow", "Rates", "ReportFiles", "RunRow", "SiteRow", "SizeBin", "Totals", "UploadReportData",
     "bin_seconds", "break_even_bps", "crossover_chart", "crossover_points", "default_report_dir",
     "default_report_path", "fallback_report_dir", "finished_ok", "headline", "is_mdplan_output",
     "manifest_cells", "neutralise", "own_outputs", "plan_report_data", "prediction_text", "progress_chart",

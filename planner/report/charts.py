@@ -11,7 +11,7 @@ import math
 import re
 
 from planner.report.data import PlanReportData, SizeBin, UploadReportData
-from planner.report.series import ROLLING_BINS, binned, goal_bytes, rate_series, thin
+from planner.report.series import ROLLING_BINS, binned, gaps, goal_bytes, rate_series, thin
 from planner.redact import redact
 from planner.units import format_bytes, format_duration, format_rate
 
@@ -35,7 +35,7 @@ _RC = {
 }
 
 
-COLOURS = {"rate": "#1f6f8b", "rate_fill": "#a9d3e0", "cap": "#c0392b", "pause": "#f3d9a4",
+COLOURS = {"rate": "#1f6f8b", "rate_fill": "#a9d3e0", "cap": "#c0392b", "pause": "#f3d9a4", "gap": "#e3e3e3",
            "actual": "#1f6f8b", "predicted": "#7f8c8d", "drive": "#8e44ad", "you": "#d35400",
            "bars": "#5b8c5a"}
 
@@ -111,10 +111,14 @@ def throughput_chart(data: UploadReportData) -> tuple[str, str] | None:
         for i, (a, z, _) in enumerate(data.pauses):
             ax.axvspan(a / div, z / div, color=COLOURS["pause"], alpha=0.8, lw=0,
                        label="paused" if i == 0 else None)
+        _shade_gaps(ax, data, div)
         x = (rate.index.to_numpy() + b / 2) / div
         ax.fill_between(x, rate.to_numpy() / k, step="mid", color=COLOURS["rate_fill"], lw=0,
                         label=f"sent, per {format_duration(b)}")
-        ax.plot(x, smooth.to_numpy() / k, color=COLOURS["rate"], lw=2,
+        line = smooth.to_numpy() / k
+        for g0, g1 in gaps(data):  # the line breaks between runs: nothing was running to be measured
+            line[(rate.index.to_numpy() >= g0) & (rate.index.to_numpy() + b <= g1)] = float("nan")
+        ax.plot(x, line, color=COLOURS["rate"], lw=2,
                 label=f"rolling mean of {ROLLING_BINS}")
         if data.cap_series:
             xs = [s / div for s, _ in data.cap_series] + [end / div]
@@ -131,7 +135,16 @@ def throughput_chart(data: UploadReportData) -> tuple[str, str] | None:
         caption += " The dashed line is the speed cap in force."
     if data.pauses:
         caption += " Shaded stretches are pauses (reasons below)."
+    if gaps(data):
+        caption += " Grey stretches are between runs: mdplan was not running, nothing was sent."
     return svg, caption
+
+
+def _shade_gaps(ax, data: UploadReportData, div: float) -> None:
+    """The stretches between two runs of the job, grey and labelled once."""
+    for i, (a, z) in enumerate(gaps(data)):
+        ax.axvspan(a / div, z / div, color=COLOURS["gap"], alpha=0.9, lw=0,
+                   label="between runs (not running)" if i == 0 else None)
 
 
 def progress_chart(data: UploadReportData) -> tuple[str, str] | None:
@@ -155,6 +168,11 @@ def progress_chart(data: UploadReportData) -> tuple[str, str] | None:
         pred = thin(sorted((float(s), float(v)) for s, v in data.predicted_progress))
     elif data.predicted_seconds:
         pred = [(0.0, 0.0), (float(data.predicted_seconds), float(goal))]
+    # the prediction is the latest run's: it starts where that run started, from what was there before
+    x0 = float(data.prediction_start)
+    y0 = float(sum(n for s, n in data.throughput if s < int(x0))) if x0 > 0 else 0.0
+    pred = [(x0 + s, y0 + v) for s, v in pred]
+    goal = int(goal + y0)
     x_end = max([end] + [s for s, _ in pred])
     top = max([float(ys[-1]), float(goal)] + [v for _, v in pred])
     gk, gunit = (1e9, "GB") if top >= 2e9 else (1e6, "MB")
@@ -170,13 +188,16 @@ def progress_chart(data: UploadReportData) -> tuple[str, str] | None:
         ax.plot(xs / div, ys / gk, color=COLOURS["actual"], lw=2.2, label="sent")
         if ys[-1] > 0:
             ax.plot([xs[-1] / div], [ys[-1] / gk], "o", color=COLOURS["actual"], ms=5)
+        _shade_gaps(ax, data, div)
         ax.set_ylabel(f"data sent ({gunit})")
         ax.set_ylim(0, top / gk * 1.1 if top else 1)
         ax.legend(loc="upper left", fontsize=10)
         svg = _svg(fig, "progress", "Data sent over time")
-    caption = "Data sent since the start of this run."
+    caption = ("Data sent since the job's first run started; grey stretches are between runs." if gaps(data)
+               else "Data sent since the start of the job.")
     if pred:
-        caption += " The dashed line is what mdplan predicted before starting."
+        caption += (" The dashed line is what mdplan predicted when the latest run started." if x0 > 0
+                    else " The dashed line is what mdplan predicted before starting.")
     return svg, caption
 
 

@@ -78,9 +78,30 @@ class ManifestRow:
     note: str | None = None
 
 
+@dataclass(frozen=True)
+class RunRow:
+    """One run of the job (one `mdplan upload` until it ended). `start`/`end`: seconds since the job's
+    first run started (the report's time axis); `end` is now for a run still going."""
+
+    number: int
+    start: float
+    end: float
+    outcome: str  # "finished", "interrupted", ... or "running"
+    files_sent: int = 0
+    bytes_sent: int = 0
+    cap: str | None = None
+    workers: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.end - self.start)
+
+
 @dataclass
 class UploadReportData:
-    """Everything the upload report shows. Times in the series are seconds since `started`.
+    """Everything the upload report shows, for the whole job. Times in the series are seconds since
+    `started` (the first run's start); `runs` says when each run went, the rest of the axis is the gaps
+    between runs (nothing is sent there).
 
     throughput: (second, bytes whose upload completed in that second), as the journal's telemetry
       stores it; seconds with nothing completed may be left out.
@@ -119,6 +140,12 @@ class UploadReportData:
     measured_bps: float | None = None
     workers: str | None = None  # e.g. "auto (12)"
     next_step: str | None = None  # e.g. the command that resumes the job
+    runs: list[RunRow] = field(default_factory=list)  # every run of the job, on the time axis above
+    prediction_start: float = 0.0  # where the prediction (made by the latest run) starts on the time axis
+    log_path: str | None = None  # the job's log file
+    live: bool = False  # a live report, rewritten while the upload runs
+    live_every: float | None = None  # seconds between two versions of a live report
+    written: datetime | None = None  # when this version of the page was drawn
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ as they are unless they hold a URL (`planner.report.safe`), so a file `cam_sig=3
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Iterable
 
@@ -77,6 +78,8 @@ def render_upload_report(data: UploadReportData, *, csv_name: str | None = None,
     from markupsafe import Markup
 
     r = rates(data)
+    runs = [(run, rates(data, [(run.start, run.end)]), data.started + timedelta(seconds=run.start),
+             data.started + timedelta(seconds=run.end)) for run in data.runs]
     shown = _named_upload(data, failure_rows_shown)
     t_svg, t_caption = safe_chart(throughput_chart, data)
     p_svg, p_caption = safe_chart(progress_chart, data)
@@ -87,7 +90,8 @@ def render_upload_report(data: UploadReportData, *, csv_name: str | None = None,
     else:
         tone = "warn"
     return environment().get_template("upload.html").render(
-        d=shown, t=data.totals, r=r, tone=tone, headline=headline(data),
+        d=shown, t=data.totals, r=r, tone=tone, runs=runs,
+        run_seconds=sum(run.seconds for run in data.runs) if data.runs else data.wall_seconds, headline=headline(data),
         throughput_svg=Markup(t_svg) if t_svg else None, throughput_caption=t_caption,
         progress_svg=Markup(p_svg) if p_svg else None, progress_caption=p_caption,
         prediction=prediction_text(data), what_next=what_next(data, r),

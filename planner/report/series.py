@@ -46,17 +46,30 @@ def binned(data: UploadReportData):
     gap); the last bin may be shorter than the others.
     """
     import numpy as np
-    import pandas as pd
 
-    end = max([float(data.wall_seconds)] + [s + 1 for s, _ in data.throughput])
+    secs, sizes = arrays(data)
+    end = max(float(data.wall_seconds), float(secs.max()) + 1 if len(secs) else 0.0)
     b = bin_seconds(end)
-    secs = [max(0.0, float(s)) for s, _ in data.throughput] + [0.0, max(end - 1, 0.0)]
-    values = [float(n) for _, n in data.throughput] + [0.0, 0.0]
-    raw = pd.Series(values, index=pd.to_timedelta(secs, unit="s"), dtype=float)
-    binned = raw.resample(f"{b}s", origin="start_day").sum()
-    starts = binned.index.total_seconds().to_numpy()
+    count = int(max(end - 1, 0.0) // b) + 1
+    index = np.clip((np.maximum(secs, 0.0) // b).astype(int), 0, count - 1)
+    sums = np.bincount(index, weights=sizes, minlength=count).astype(float)
+    starts = np.arange(count, dtype=float) * b
     widths = np.minimum(b, np.maximum(end - starts, 1.0))
-    return b, starts, widths, binned.to_numpy()
+    return b, starts, widths, sums
+
+
+def arrays(data: UploadReportData):
+    """The throughput as two numpy arrays (seconds, bytes), made once per data object: a job of days
+    has hundreds of thousands of samples, and the page needs them for every run's figures."""
+    import numpy as np
+
+    cached = getattr(data, "_arrays", None)
+    if cached is not None and cached[0] is data.throughput and cached[1] == len(data.throughput):
+        return cached[2], cached[3]
+    raw = np.array(data.throughput, dtype=float).reshape(-1, 2)
+    secs, sizes = raw[:, 0].copy(), raw[:, 1].copy()
+    object.__setattr__(data, "_arrays", (data.throughput, len(data.throughput), secs, sizes))
+    return secs, sizes
 
 
 def rate_series(data: UploadReportData):
@@ -77,17 +90,63 @@ def thin(points: list[tuple[float, float]], most: int = 600) -> list[tuple[float
     return points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
 
 
-def rates(data: UploadReportData) -> Rates:
-    sent = int(sum(n for _, n in data.throughput))
-    active = max(0.0, data.wall_seconds - paused_seconds(data.pauses, data.wall_seconds))
+def spans(data: UploadReportData) -> list[tuple[float, float]]:
+    """The stretches of the time axis when mdplan ran: each run's, or the whole axis without runs."""
+    if data.runs:
+        return [(r.start, r.end) for r in data.runs]
+    return [(0.0, float(data.wall_seconds))]
+
+
+def gaps(data: UploadReportData) -> list[tuple[float, float]]:
+    """The stretches between runs (mdplan was not running: nothing was sent)."""
+    out = []
+    for a, b in zip(data.runs, data.runs[1:]):
+        if b.start > a.end:
+            out.append((a.end, b.start))
+    return out
+
+
+def rates(data: UploadReportData, within: list[tuple[float, float]] | None = None) -> Rates:
+    """Average and peak on one scope: the sending time of the runs `within` (default: every run), less
+    network pauses. The peak is the highest mean over a stretch of at least the peak window of that
+    sending time (the whole of it is such a stretch, so the peak is never below the average)."""
+    import numpy as np
+
+    scope = spans(data) if within is None else within
+    secs, sizes = arrays(data)
+    inside = np.zeros(len(secs), dtype=bool)
+    for a, b in scope:
+        inside |= (secs >= a - 1) & (secs <= b + 1)
+    secs, sizes = secs[inside], sizes[inside]
+    sent = int(sizes.sum())
+    length = sum(max(0.0, b - a) for a, b in scope)
+    paused = sum(paused_seconds([(p0 - a, p1 - a, w) for p0, p1, w in data.pauses], b - a) for a, b in scope)
+    active = max(0.0, length - paused)
     if sent <= 0:
         return Rates(sent, active, None, None, None)
     avg = sent * 8 / max(active, 1.0)
-    b, rate, _ = rate_series(data)
-    # the peak over whole windows of ROLLING_BINS bins (the chart's line is centred and shorter at the ends)
-    n = min(ROLLING_BINS, len(rate))
-    peak = float(rate.rolling(n, min_periods=n).mean().max())
-    return Rates(sent, active, avg, peak, float(b * n))
+    per_second = _active_seconds(secs, sizes, scope, data.pauses)
+    n = min(bin_seconds(active) * ROLLING_BINS, len(per_second))
+    sums = np.concatenate([[0.0], np.cumsum(per_second)])
+    window = (sums[n:] - sums[:-n]) / n if n else np.zeros(1)
+    peak = max(float(window.max()) * 8, avg)
+    return Rates(sent, active, avg, peak, float(n))
+
+
+def _active_seconds(secs, sizes, scope: list[tuple[float, float]], pauses: Sequence[tuple[float, float, str]]):
+    """Bytes per second of sending time, end to end: the gaps between runs and the pauses left out."""
+    import numpy as np
+
+    end = int(math.ceil(max([b for _, b in scope] + [float(secs.max()) + 1 if len(secs) else 0.0])))
+    values = np.zeros(max(end, 1))
+    np.add.at(values, np.clip(secs.astype(int), 0, len(values) - 1), sizes)
+    keep = np.zeros(len(values), dtype=bool)
+    for a, b in scope:
+        keep[max(int(a), 0):max(int(math.ceil(b)), int(a) + 1)] = True
+    for a, b, _ in pauses:
+        keep[max(int(math.ceil(a)), 0):max(int(b), 0)] = False
+    keep |= values > 0  # a byte counted is a second of sending, whatever the bookkeeping says
+    return values[keep]
 
 
 def goal_bytes(data: UploadReportData) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Callable, Iterable
 
 from planner.journal import Journal, State
 from planner.report.data import (FailureRow, KindRow, ManifestRow, PlanReportData, PlanSiteRow, ReportFiles,
-                                 SiteRow, SizeBin, Totals, UploadReportData, crossover_points)
+                                 RunRow, SiteRow, SizeBin, Totals, UploadReportData, crossover_points)
 from planner.outputs import report_target, write_with_fallback
 from planner.report.render import write_upload_report
 from planner.units import format_bytes
@@ -37,17 +38,17 @@ def _totals(j) -> tuple[Totals, tuple[int, int, int, int]]:
     return totals, (litter_n, litter_b, excl_n, excl_b)
 
 
-def _telemetry(j, t0: float, t1: float | None) -> tuple[list, list, int, int | None]:
-    """This run's (throughput, cap series, retries, last worker count) from the per-second telemetry."""
+def _telemetry(j, t0: float) -> tuple[list, list, int, int | None, list]:
+    """The job's (throughput, cap series, retries, last worker count, raw rows) from the per-second
+    telemetry, in seconds since `t0` (the first run's start) on one time axis."""
     throughput, cap_series, retries = [], [], 0
     last_cap: object = "unset"
     workers = None
-    for second, nbytes, _files, tries, cap_bps, w in j.telemetry():
-        if second < int(t0) or (t1 is not None and second > t1 + 1):
-            continue
-        # The telemetry counts whole clock seconds; its grid starts at the whole second the run began
-        # in, so each second keeps a bin of its own (with `second - t0` the first two seconds of a
-        # run share the first bin and the chart shows a spike of up to twice the real rate).
+    rows = [r for r in j.telemetry() if r[0] >= int(t0)]
+    for second, nbytes, _files, tries, cap_bps, w in rows:
+        # The telemetry counts whole clock seconds; its grid starts at the whole second the first run
+        # began in, so each second keeps a bin of its own (with `second - t0` the first two seconds of
+        # a run share the first bin and the chart shows a spike of up to twice the real rate).
         rel = second - int(t0)
         throughput.append((rel, nbytes))
         retries += tries
@@ -55,11 +56,29 @@ def _telemetry(j, t0: float, t1: float | None) -> tuple[list, list, int, int | N
             cap_series.append((max(rel, 0.0), cap_bps))
             last_cap = cap_bps
         workers = w or workers
-    return throughput, cap_series, retries, workers
+    return throughput, cap_series, retries, workers, rows
+
+
+def _run_rows(runs: list[dict], rows: list, t0: float, now: float, running: bool) -> list[RunRow]:
+    """Every run on the job's time axis, with what it sent (from the telemetry of its seconds)."""
+    out, seconds = [], [x[0] for x in rows]  # rows are in time order
+    for i, r in enumerate(runs):
+        nxt = int(runs[i + 1]["started"]) if i + 1 < len(runs) else float("inf")  # its telemetry from that second
+        mine = rows[bisect_left(seconds, int(r["started"])):bisect_left(seconds, nxt)]
+        if r["ended"]:
+            end, outcome = r["ended"], r["outcome"] or "ended"
+        elif i + 1 == len(runs) and running:
+            end, outcome = now, "running"
+        else:  # killed without a word: it ran at least until the last second it sent something
+            end, outcome = max([r["started"]] + [x[0] + 1.0 for x in mine]), "ended without a word (killed?)"
+        out.append(RunRow(number=i + 1, start=r["started"] - t0, end=max(end, r["started"]) - t0, outcome=outcome,
+                          files_sent=sum(x[2] for x in mine), bytes_sent=sum(x[1] for x in mine), cap=r["cap"],
+                          workers=r["workers"]))
+    return out
 
 
 def _pauses(events, t0: float, end: float) -> list[tuple[float, float, str]]:
-    """Network pauses of this run as (start, end, reason), seconds since its start; an open one ends at `end`."""
+    """Network pauses of the job as (start, end, reason), seconds since `t0`; an open one ends at `end`."""
     pauses, open_pause = [], None
     for t, kind, detail in events:
         if t < t0:
@@ -84,26 +103,56 @@ def _workers(run: dict | None, seen: int | None) -> str | None:
     return f"{run['workers']} ({seen})" if run["workers"] == "auto" and seen else run["workers"]
 
 
+def _busy(path: Path) -> bool:
+    """Is an mdplan working on this job now? (A job left "uploading" by a killed mdplan is not.)"""
+    from planner.errors import MdplanError
+    from planner.journal import JobBusy
+    from planner.journal.locks import take_lock
+
+    try:
+        take_lock(Path(path), Path(path).stem).release()
+    except JobBusy:
+        return True
+    except MdplanError:
+        return False
+    return False
+
+
+def _caps(runs: list[RunRow]) -> str | None:
+    caps = {r.cap for r in runs}
+    if caps <= {None}:
+        return None
+    if len(caps) == 1:
+        return runs[-1].cap
+    return "; ".join(f"{r.cap or 'none'} (run {r.number})" for r in runs)
+
+
 def _from_journal(j, info) -> UploadReportData:
-    """Totals for the whole job, the story of its latest run (not a dry run, unless there is no other)."""
+    """The whole job: totals, every run on one time axis (first start to the end of the latest run),
+    the prediction of the latest run. Dry runs are left out (unless there is no other run)."""
     import time
 
     from planner import __version__
+    from planner.journal.home import log_path
 
     runs = [r for r in j.runs() if r["outcome"] != "planned (dry run)"] or j.runs()
     run = runs[-1] if runs else None
-    t0 = run["started"] if run else info.created
-    t1 = run["ended"] if run and run["ended"] else None
+    # the time axis starts at the whole clock second the first run began in: the telemetry's grid, so
+    # runs, pauses and bytes line up on the charts
+    t0 = float(int(runs[0]["started"] if runs else info.created))
+    now = time.time()
     totals, (litter_n, litter_b, excl_n, excl_b) = _totals(j)
-    throughput, cap_series, retries, workers = _telemetry(j, t0, t1)
-    end = (t1 or time.time()) - t0
-    sent = sum(b for _, b in throughput)
+    throughput, cap_series, retries, workers, rows = _telemetry(j, t0)
+    run_rows = _run_rows(runs, rows, t0, now, running=info.state in ("uploading", "scanning") and _busy(j.path))
+    end = max([r.end for r in run_rows] + [0.0])
+    t1 = run["ended"] if run and run["ended"] else None
+    log = log_path(j.path)
     return UploadReportData(
         job_id=info.job_id, source=info.source, destination=info.destination, mdplan_version=__version__,
         started=_local(t0), finished=_local(t1) if t1 and run["outcome"] != "interrupted" else None,
         state=(run["outcome"] if run and run["outcome"] else info.state), totals=totals,
         litter_files=litter_n, litter_bytes=litter_b, excluded_files=excl_n, excluded_bytes=excl_b,
-        retries=retries, wall_seconds=end, cap=run["cap"] if run else None, cap_series=cap_series,
+        retries=retries, wall_seconds=end, cap=_caps(run_rows), cap_series=cap_series,
         pauses=_pauses(j.events(), t0, end), throughput=throughput,
         sites=[SiteRow(site=s, files_sent=fs, bytes_sent=bs, files_skipped=sk, files_failed=ff)
                for s, fs, bs, sk, ff, _total in j.sites()],
@@ -111,11 +160,17 @@ def _from_journal(j, info) -> UploadReportData:
                   for f in j.failures(500)],
         predicted_seconds=run["predicted_seconds"] if run else None,
         run_bytes_planned=run["bytes_planned"] if run else None,
-        measured_bps=(sent * 8 / max(end, 1.0)) if sent else None,
-        workers=_workers(run, workers),
-        next_step=None if totals.files_left == 0 and totals.files_failed == 0 else
-        f'mdplan upload "{info.source}" SAS_URL   (the same command resumes; a new URL continues this job)',
+        workers=_workers(run, workers), runs=run_rows,
+        prediction_start=run_rows[-1].start if run_rows else 0.0,
+        log_path=str(log) if log.exists() else None, written=_local(now),
+        next_step=None if totals.files_left == 0 and totals.files_failed == 0 else _next_step(j, info),
     )
+
+
+def _next_step(j, info) -> str:
+    """The command that continues this job, as the journal recorded it (every option, URL left out)."""
+    resume = j.options().get("resume") or f'mdplan upload "{info.source}" SAS_URL'
+    return f"{resume}   (the same command resumes; a new URL continues this job)"
 
 
 def upload_report_data(journal_path: Path) -> tuple[UploadReportData, Callable[[], Iterable[ManifestRow]], str]:

@@ -56,7 +56,7 @@ def prediction_text(data: UploadReportData) -> str | None:
         predicted = max(s for s, _ in data.predicted_progress)
     if not predicted or predicted <= 0:
         return None
-    took = data.wall_seconds
+    took = data.wall_seconds - data.prediction_start  # the prediction is the latest run's, from its start
     if finished_ok(data):
         ratio = took / predicted
         if abs(ratio - 1) < 0.05:
@@ -67,7 +67,7 @@ def prediction_text(data: UploadReportData) -> str | None:
             how = f"{(1 - ratio) * 100:.0f}% quicker than predicted"
         return f"mdplan predicted {format_duration(predicted)}; it took {format_duration(took)}, {how}."
     goal = goal_bytes(data)
-    sent = sum(n for _, n in data.throughput)
+    sent = sum(n for s, n in data.throughput if s >= int(data.prediction_start))
     share = f"{sent / goal * 100:.0f}%" if goal else "none"
     expected = min(1.0, took / predicted) * 100
     return (f"mdplan predicted {format_duration(predicted)} for the whole upload. It stopped after "

@@ -42,6 +42,7 @@ class Tally:
     network_gave_up: bool = False
     in_flight: set[int] = field(default_factory=set)
     sizes: dict[int, int] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)  # file id -> path, for the job's log
 
 
 class Coordinator:
@@ -64,6 +65,7 @@ class Coordinator:
         self._told_up = 0  # pauses whose end was told
         self._last_id = 0
         self._exhausted = False
+        self._schedule_paused = False
         self._last_commit = clock.monotonic()
         self._last_ui = float("-inf")
         self.handlers: dict[Kind, Callable[[Msg], None]] = {
@@ -86,6 +88,7 @@ class Coordinator:
         for r in rows:
             t.in_flight.add(r.id)
             t.sizes[r.id] = r.size
+            t.names[r.id] = r.rel_path
             self.tasks.put(r)
         self._last_id = rows[-1].id
 
@@ -119,6 +122,8 @@ class Coordinator:
 
     def on_fail(self, m: Msg) -> None:
         self.journal.mark(m.file_id, State.FAILED, m.text, attempts=m.attempts)
+        self.journal.log("error", f"{self.t.names.get(m.file_id, m.file_id)}: gave up after {m.attempts} "
+                                  f"attempt(s): {m.text}")
         self.t.failed += 1
         self._settle(m.file_id)
 
@@ -150,6 +155,7 @@ class Coordinator:
 
     def on_retry(self, m: Msg) -> None:
         self.telemetry.add_retry()
+        self.journal.log("retry", f"{self.t.names.get(m.file_id, m.file_id)}: {m.text}")
 
     def on_timeout(self, m: Msg) -> None:
         self.t.timeouts += 1
@@ -162,6 +168,8 @@ class Coordinator:
         self.on_released(m)
 
     def on_network_down(self, m: Msg) -> None:
+        if not self.t.network_gave_up:
+            self.journal.log("error", "the link stayed down longer than mdplan waits; stopping")
         self.t.network_gave_up = True
         self.stop.soft.set()
 
@@ -190,6 +198,10 @@ class Coordinator:
 
     def _schedule_words(self) -> str | None:
         until = self.paused_until() if self.paused_until is not None else None
+        if (until is None) == self._schedule_paused:  # the schedule's pause began or ended: in the log
+            self._schedule_paused = until is not None
+            self.journal.log("pause", f"paused by the schedule until {until:%H:%M}" if until
+                             else "the schedule allows sending again")
         if until is None:
             return None
         return f"paused by the schedule until {until:%H:%M}; nothing is sent until then"

@@ -122,7 +122,8 @@ def test_a_run_that_starts_mid_second_keeps_each_second_in_its_own_bin(tmp_path)
     per_second = [3_100_000] + [5_000_000] * 9 + [1_900_000]  # a partial first and last second
     j.add_telemetry({int(t0) + i: [n, 10, 0, 40e6, 8] for i, n in enumerate(per_second)})
     j.end_run("finished", 0)
-    j._db.execute("UPDATE runs SET ended=?", (t0 + len(per_second) - 1.2,))
+    # ended after its last bytes arrived (in the clock second that began 9.4 s after the start): 10.2 s
+    j._db.execute("UPDATE runs SET ended=?", (t0 + len(per_second) - 0.8,))
     j.close()
     data, _, _ = upload_report_data(j.path)
     secs = [s for s, _ in data.throughput]

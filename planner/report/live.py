@@ -1,0 +1,132 @@
+"""The live report: the job's HTML report rewritten every few minutes while an upload runs, so the user
+or a collaborator can open it at any moment of a days-long upload and see where the job stands.
+
+It lives beside the job's journal (`planner.journal.home.live_report_path`: `<job>.report.html` in the
+state folder; `mdplan jobs` shows it). Each version is written to a temporary file and renamed over the
+last one (`planner.outputs.write_private`), so whoever opens it never sees half a page. Drawing takes a
+second or so (pandas, matplotlib): it happens in a background thread that reads the journal through
+its own connection (SQLite's WAL lets it read while the upload writes), never in the upload's way.
+
+Time comes from an injected Clock: tests run it under a fake clock or a small interval, never sleeping.
+
+    from planner.report.live import LiveReportUI
+    ui = LiveReportUI(QuietUI(), every=300)      # any UploadUI inside
+    try:
+        result, plan = run(options, ui)
+    finally:
+        ui.close()                                # the last version, with the run's outcome
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from planner.clock import Clock, SystemClock
+from planner.journal.home import live_report_path
+from planner.redact import redact
+
+DEFAULT_EVERY = 300.0  # seconds between two versions of the live report
+
+
+class LiveReport:
+    """Writes the live report of one job: at the first `tick()`, then at most once every `every` seconds,
+    and once more at `close()`. A version that fails to draw is skipped (the upload goes on)."""
+
+    def __init__(self, journal_path: Path, *, clock: Clock | None = None, every: float = DEFAULT_EVERY,
+                 path: Path | None = None, write: Callable[[], None] | None = None, background: bool = True) -> None:
+        self.journal_path = Path(journal_path)
+        self.path = Path(path) if path is not None else live_report_path(self.journal_path)
+        self.clock = clock or SystemClock()
+        self.every = float(every)
+        self.background = background
+        self.writes = 0
+        self.error: str | None = None  # why the last version could not be written, if it could not
+        self._write = write or self._write_page
+        self._last: float | None = None
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> bool:
+        """Start writing a new version if one is due and none is being written; True if one was started."""
+        now = self.clock.monotonic()
+        if self._last is not None and now - self._last < self.every:
+            return False
+        if self._thread is not None and self._thread.is_alive():
+            return False
+        self._last = now
+        if self.background:
+            self._thread = threading.Thread(target=self._safe_write, name="mdplan-live-report", daemon=True)
+            self._thread.start()
+        else:
+            self._safe_write()
+        return True
+
+    def close(self) -> None:
+        """Wait for a version being written, then write the last one (only if the upload sent anything)."""
+        if self._thread is not None:
+            self._thread.join()
+        if self._last is not None:
+            self._safe_write()
+
+    def _safe_write(self) -> None:
+        try:
+            self._write()
+            self.writes += 1
+            self.error = None
+        except Exception as e:  # a report problem never stops an upload
+            self.error = redact(str(e))
+
+    def _write_page(self) -> None:
+        from planner.outputs import write_private
+        from planner.report.render import render_upload_report
+        from planner.report.sources import upload_report_data
+
+        data, _manifest, _container = upload_report_data(self.journal_path)
+        data.live = True
+        data.live_every = self.every
+        page = render_upload_report(data)
+        write_private(self.path, lambda f: f.write(page))
+
+
+class LiveReportUI:
+    """An UploadUI that passes everything to `inner` and keeps the job's live report up to date.
+
+    The report is started by the first progress call (so a dry run writes none) and ticked on every
+    one after; `close()` writes the last version and closes `inner` if it has a close()."""
+
+    def __init__(self, inner: Any, *, clock: Clock | None = None, every: float = DEFAULT_EVERY) -> None:
+        self.inner, self.clock, self.every = inner, clock, every
+        self.live: LiveReport | None = None
+        self._journal: Path | None = None
+
+    def plan(self, plan: Any) -> None:
+        self._journal = Path(plan.journal_path)
+        self.inner.plan(plan)
+
+    def confirm(self, question: str) -> bool:
+        return self.inner.confirm(question)
+
+    def progress(self, snap: Any, **kw: Any) -> None:
+        self.inner.progress(snap, **kw)
+        if self._journal is None:
+            return
+        if self.live is None:
+            self.live = LiveReport(self._journal, clock=self.clock, every=self.every)
+            minutes = f"{self.every / 60:g} min" if self.every >= 60 else f"{self.every:g} s"
+            self.inner.message(f"Live report (rewritten every {minutes} while sending): {self.live.path}")
+        self.live.tick()
+
+    def message(self, text: str) -> None:
+        self.inner.message(text)
+
+    def close(self) -> None:
+        closer = getattr(self.inner, "close", None)
+        if callable(closer):
+            closer()
+        if self.live is not None:
+            self.live.close()
+
+    def __getattr__(self, name: str) -> Any:  # what else the inner UI offers (e.g. QuietUI.messages)
+        return getattr(self.inner, name)
