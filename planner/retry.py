@@ -150,6 +150,7 @@ class NetworkWait:
         self._streak_started_at: datetime | None = None
         self._current: Pause | None = None
         self._done: list[Pause] = []
+        self._last_success: float | None = None
         self._generation = 0  # bumped when waiting workers should try again at once (link back, woke up)
         # (monotonic, wall) at the last check_clock
         self._last_check: tuple[float, float] | None = (clock.monotonic(), clock.now().timestamp())
@@ -177,6 +178,7 @@ class NetworkWait:
     def success(self) -> Pause | None:
         """Record a success; ends a pause and returns it (None if there was none)."""
         with self._lock:
+            self._last_success = self.clock.monotonic()
             self._streak = 0
             self._streak_started = self._streak_started_at = None
             pause = self._current
@@ -204,6 +206,13 @@ class NetworkWait:
         """Seconds the current pause has lasted (0 when running)."""
         with self._lock:
             return self._current.seconds(self.clock.monotonic()) if self._current is not None else 0.0
+
+    def succeeded_since(self, t: float) -> bool:
+        """Did any request succeed after clock.monotonic() was `t`? A request that timed out while others
+        got through met a crowded link (fewer requests in flight help); one that timed out while nothing
+        got through met a dead link, which says nothing about how many to keep in flight."""
+        with self._lock:
+            return self._last_success is not None and self._last_success > t
 
     def gave_up(self) -> bool:
         """True when paused for longer than `patience` (never when patience is None), counting only the

@@ -81,10 +81,11 @@ class Sender:
                 self.results.put(Msg(Kind.RELEASED, row.id))
                 return
             attempts += 1
+            started = self.link.clock.monotonic()
             try:
                 msg = self._attempt(row)
             except Exception as e:  # noqa: BLE001 - sorted by _failure
-                verdict = self._failure(row, e, attempts)
+                verdict = self._failure(row, e, attempts, started)
                 if verdict is not None:
                     self.results.put(verdict)
                     return
@@ -112,7 +113,7 @@ class Sender:
                 self.results.put(Msg(Kind.RELEASED, row.id))
                 return
 
-    def _failure(self, row: FileRow, e: Exception, attempts: int) -> Msg | None:
+    def _failure(self, row: FileRow, e: Exception, attempts: int, started: float) -> Msg | None:
         """The terminal message for a failed attempt, or None (after a RETRY message) to try again."""
         if isinstance(e, Stopped):
             return Msg(Kind.RELEASED, row.id)
@@ -122,7 +123,9 @@ class Sender:
         if local is not None:
             return Msg(Kind.FAIL, row.id, attempts=attempts, text=local)
         if isinstance(e, StoreError):
-            if e.timeout:
+            # others got through while this one stalled (its second half): the link is crowded, not dead,
+            # and the tuner backs off; an outage says nothing about how many requests to keep in flight
+            if e.timeout and self.link.network.succeeded_since((started + self.link.clock.monotonic()) / 2):
                 self.results.put(Msg(Kind.TIMEOUT, row.id))
             if e.kind == "sas":
                 return Msg(Kind.FATAL, row.id, error=e.error)

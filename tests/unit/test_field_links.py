@@ -123,3 +123,37 @@ def test_a_sleep_is_told_and_shaded_in_the_report(tmp_path):
     assert result.exit_code == 0, result.message
     assert_holds(store, files)
     assert any(m.startswith("Awake again after 120 min") for m in ui.messages), ui.messages
+
+
+def test_an_outage_does_not_teach_the_tuner_to_send_fewer_requests(tmp_path):
+    """Timeouts while nothing gets through are the link's: the worker count the tuner had is kept (it was
+    halved for good, so a 30 s outage left the lab's upload at 2 workers for the rest of the job)."""
+    from planner.transfer import coordinator as coordinator_module
+
+    tree(tmp_path / "src", n=30)
+    clock = FakeClock()
+    outage = (clock.monotonic() + 5, clock.monotonic() + 65)
+    seen: list[int] = []
+
+    def faults(op: str, name: str) -> None:
+        clock.advance(0.5)  # each request takes half a second
+        if op == "put" and outage[0] <= clock.monotonic() < outage[1]:
+            clock.advance(15)  # stalled until the stall limit
+            raise store_error("transient", timeout=True, answered=False)
+
+    class Watch(coordinator_module.Tuner):
+        def observe(self, now, bytes_acked, timeouts):  # noqa: ANN001
+            seen.append(timeouts)
+            return super().observe(now, bytes_acked, timeouts)
+
+    store = MemoryBlobStore(faults=faults)
+    original = coordinator_module.Tuner
+    import planner.transfer.job as job_module
+    job_module.Tuner = Watch  # type: ignore[misc]
+    try:
+        result, _ = run(opts(tmp_path / "src", tmp_path / "h", workers=None), store=store, clock=clock,
+                        rng=random.Random(3))
+    finally:
+        job_module.Tuner = original  # type: ignore[misc]
+    assert result.exit_code == 0, result.message
+    assert seen and sum(seen) == 0, "timeouts during the outage reached the tuner"
