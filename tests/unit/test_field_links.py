@@ -157,3 +157,30 @@ def test_an_outage_does_not_teach_the_tuner_to_send_fewer_requests(tmp_path):
         job_module.Tuner = original  # type: ignore[misc]
     assert result.exit_code == 0, result.message
     assert seen and sum(seen) == 0, "timeouts during the outage reached the tuner"
+
+
+def test_repeated_outages_from_5_s_to_an_hour_finish_by_themselves(tmp_path):
+    """Black-holed stretches of 5 s, 1 min, 1 h and 5 s again (every request stalls 15 s, then times out
+    unanswered), with the link working between them: exit 0, nothing failed, nothing sent twice."""
+    files = tree(tmp_path / "src", n=40)
+    clock = FakeClock()
+    t0 = clock.monotonic()
+    outages, at = [], 2.0
+    for length in (5, 60, 3600, 5):
+        outages.append((t0 + at, t0 + at + length))
+        at += length + 8.0
+
+    def faults(op: str, name: str) -> None:
+        clock.advance(0.2)
+        now = clock.monotonic()
+        if op == "put" and any(a <= now < b for a, b in outages):
+            clock.advance(15)
+            raise store_error("transient", timeout=True, answered=False)
+
+    store = MemoryBlobStore(faults=faults)
+    ui = QuietUI()
+    result, _ = run(opts(tmp_path / "src", tmp_path / "h"), ui, store=store, clock=clock, rng=random.Random(7))
+    assert result.exit_code == 0 and result.files_failed == 0, result.message
+    assert_holds(store, files)
+    assert max(store.writes.values()) == 1  # no blob written twice
+    assert clock.monotonic() - t0 > 3600, "the hour-long outage did not happen during the job"
