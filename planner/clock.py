@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 
@@ -49,7 +49,9 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self._t += seconds
 
-    def now(self) -> datetime:
-        from datetime import timedelta
+    def suspend(self, seconds: float) -> None:
+        """The computer sleeps: the wall clock moves on, the monotonic one does not (Linux)."""
+        self._wall += timedelta(seconds=seconds)
 
+    def now(self) -> datetime:
         return self._wall + timedelta(seconds=self._t - self._start)

@@ -33,9 +33,10 @@ _MESSAGES = {
 }
 
 
-def store_error(kind: ErrorKind, *, timeout: bool = False) -> StoreError:
+def store_error(kind: ErrorKind, *, timeout: bool = False, answered: bool = True) -> StoreError:
+    """`answered=False`: the link failed (reset, timeout, black hole) and no HTTP status came back."""
     status = {"sas": 403, "exists": 409, "not_found": 404, "refused": 400, "checksum": 400}.get(kind, 503)
-    return StoreError(kind, _MESSAGES[kind](), status=status, timeout=timeout)
+    return StoreError(kind, _MESSAGES[kind](), status=status if answered else None, timeout=timeout)
 
 
 # the SAS permissions of which each request needs one (as Azure checks them), and the words for a refusal
@@ -70,9 +71,10 @@ class MemoryBlobStore:
         self._lock = threading.RLock()
 
     # -- test controls ---------------------------------------------------------------------------
-    def fail_next(self, op: str, kind: ErrorKind, times: int = 1, *, timeout: bool = False) -> None:
+    def fail_next(self, op: str, kind: ErrorKind, times: int = 1, *, timeout: bool = False,
+                  answered: bool = True) -> None:
         with self._lock:
-            self._queued.extend((op, store_error(kind, timeout=timeout)) for _ in range(times))
+            self._queued.extend((op, store_error(kind, timeout=timeout, answered=answered)) for _ in range(times))
 
     def add(self, name: str, data: bytes, *, md5: bool = True) -> None:
         """A blob put there by someone else (another job, another tool)."""

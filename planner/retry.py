@@ -32,6 +32,12 @@ MAX_ATTEMPTS = 10  # 1 try + 9 retries: with full jitter, about 4 minutes of ret
 DOWN_AFTER_FAILURES = 3
 #: ...spread over at least this many seconds (a burst of resets from one hiccup is not an outage).
 DOWN_AFTER_SECONDS = 20.0
+#: During a pause every worker retries at least this often (backoff ceiling plus request timeouts), so a
+#: longer silence between two of its events means the process did not run (stopped, or the computer
+#: slept): only this much of such a gap counts against the patience.
+AWAKE_GAP_SECONDS = 900.0
+#: The wall clock ran ahead of the monotonic one by more than this between two checks: the computer slept.
+SLEPT_AFTER_SECONDS = 30.0
 
 
 class Backoff:
@@ -112,6 +118,8 @@ class Pause:
     ended: float | None = None
     ended_at: datetime | None = None
     failures: int = 0  # transient failures seen in the run that caused it, and during it
+    awake: float = 0.0  # seconds of it the process was running (a stop or a sleep counts at most AWAKE_GAP)
+    last_seen: float | None = None  # clock.monotonic() of its latest failure
 
     def seconds(self, now: float | None = None) -> float:
         """How long it lasted (or has lasted by `now`, if it is still going on)."""
@@ -142,6 +150,10 @@ class NetworkWait:
         self._streak_started_at: datetime | None = None
         self._current: Pause | None = None
         self._done: list[Pause] = []
+        self._last_success: float | None = None
+        self._generation = 0  # bumped when waiting workers should try again at once (link back, woke up)
+        # (monotonic, wall) at the last check_clock
+        self._last_check: tuple[float, float] | None = (clock.monotonic(), clock.now().timestamp())
 
     def failure(self) -> bool:
         """Record one transient failure; True if the job is paused (now or already)."""
@@ -152,10 +164,13 @@ class NetworkWait:
             self._streak += 1
             if self._current is not None:
                 self._current.failures += 1
+                self._current.awake = self._awake(now)
+                self._current.last_seen = now
                 return True
             assert self._streak_started is not None and self._streak_started_at is not None
             if self._streak >= self.failures_needed and now - self._streak_started >= self.seconds_needed:
-                self._current = Pause(self._streak_started, self._streak_started_at, failures=self._streak)
+                self._current = Pause(self._streak_started, self._streak_started_at, failures=self._streak,
+                                      awake=min(now - self._streak_started, AWAKE_GAP_SECONDS), last_seen=now)
                 self.changed.set()
                 return True
             return False
@@ -163,6 +178,7 @@ class NetworkWait:
     def success(self) -> Pause | None:
         """Record a success; ends a pause and returns it (None if there was none)."""
         with self._lock:
+            self._last_success = self.clock.monotonic()
             self._streak = 0
             self._streak_started = self._streak_started_at = None
             pause = self._current
@@ -172,6 +188,7 @@ class NetworkWait:
             self._done.append(pause)
             self._current = None
             self.changed.set()
+            self._generation += 1  # the link is back: workers waiting out a backoff try again at once
             return pause
 
     @property
@@ -190,11 +207,59 @@ class NetworkWait:
         with self._lock:
             return self._current.seconds(self.clock.monotonic()) if self._current is not None else 0.0
 
+    def succeeded_since(self, t: float) -> bool:
+        """Did any request succeed after clock.monotonic() was `t`? A request that timed out while others
+        got through met a crowded link (fewer requests in flight help); one that timed out while nothing
+        got through met a dead link, which says nothing about how many to keep in flight."""
+        with self._lock:
+            return self._last_success is not None and self._last_success > t
+
     def gave_up(self) -> bool:
-        """True when paused for longer than `patience` (never when patience is None)."""
+        """True when paused for longer than `patience` (never when patience is None), counting only the
+        time the process ran: a laptop that slept through the night has not waited all night."""
         with self._lock:
             return (self.patience is not None and self._current is not None
-                    and self._current.seconds(self.clock.monotonic()) > self.patience)
+                    and self._awake(self.clock.monotonic()) > self.patience)
+
+    def _awake(self, now: float) -> float:
+        p = self._current
+        assert p is not None
+        since = p.last_seen if p.last_seen is not None else p.started
+        return p.awake + min(max(0.0, now - since), AWAKE_GAP_SECONDS)
+
+    def nap(self, seconds: float, cancel: threading.Event | None = None, poll: float = Backoff.CANCEL_POLL) -> bool:
+        """Wait out a backoff of `seconds`, cut short when the link comes back or the computer wakes
+        (then try again at once rather than wait out a back-off chosen before). False if `cancel` is set."""
+        generation = self._generation
+        end = self.clock.monotonic() + seconds
+        while True:
+            if cancel is not None and cancel.is_set():
+                return False
+            left = end - self.clock.monotonic()
+            if left <= 0 or self._generation != generation:
+                return True
+            self.clock.sleep(min(poll, left))
+
+    def check_clock(self) -> float:
+        """Seconds the computer slept since the last call (0.0 if it did not); call it every second or so.
+
+        Asleep, the monotonic clock stops on some systems while the wall clock moves on: when the two part
+        by more than SLEPT_AFTER_SECONDS, every worker waiting out a backoff probes the link at once and the
+        failure streak starts afresh (the connections the service dropped meanwhile fail once each). A
+        stopped process (SIGSTOP) moves both clocks: its backoffs simply end, and `gave_up` does not count
+        the gap."""
+        mono, wall = self.clock.monotonic(), self.clock.now().timestamp()
+        with self._lock:
+            last, self._last_check = self._last_check, (mono, wall)
+            if last is None:
+                return 0.0
+            slept = (wall - last[1]) - (mono - last[0])
+            if slept <= SLEPT_AFTER_SECONDS:
+                return 0.0
+            self._generation += 1
+            self._streak = 0
+            self._streak_started = self._streak_started_at = None
+            return slept
 
     @property
     def pauses(self) -> list[Pause]:

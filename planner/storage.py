@@ -49,13 +49,16 @@ class StoreError(Exception):
     """A storage request failed; `kind` says what that means, `error` is the line for the user."""
 
     def __init__(self, kind: ErrorKind, error: MdplanError, *, status: int | None = None, code: str | None = None,
-                 timeout: bool = False) -> None:
+                 timeout: bool = False, answered: bool | None = None) -> None:
         super().__init__(str(error))
         self.kind: ErrorKind = kind
         self.error = error
         self.status = status
         self.code = code
         self.timeout = timeout  # the request timed out (the concurrency tuner backs off on these)
+        # Did the service answer? Only an answer (an HTTP status) can be about the file; a timeout, a reset,
+        # a black-holed or garbled reply is about the link and is never charged to a file's attempts.
+        self.answered = status is not None if answered is None else answered
 
     @property
     def retryable(self) -> bool:

@@ -20,6 +20,40 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_S = 30.0
 READ_TIMEOUT_S = 120.0
 
+# Per request, the store asks RequestTimeouts instead: a black-holed link (packets silently dropped, no
+# reset) then shows as a stalled request within seconds, not after the two minutes above.
+MIN_STALL_S = 15.0  # the service's own time to answer plus a few satellite round trips
+ASSUMED_BYTES_PER_S = 125_000.0  # per request, before any upload was measured (1 Mbit/s)
+SOCKET_BACKLOG_BYTES = 4 * 1024 * 1024  # what the OS may still hold unsent when the last write returns
+
+
+class RequestTimeouts:
+    """How long one request may go without progress before it counts as stalled (seconds).
+
+    The socket timeout covers each wait: for room to write the next piece of the body, and for the answer
+    after the last piece. The longest legitimate one is the answer to a big body, which comes only once the
+    bytes still queued in the socket (up to the body, at most SOCKET_BACKLOG_BYTES) have crossed the link
+    at this request's share of it. So: MIN_STALL_S + 3 x that time at the measured per-request rate,
+    capped at READ_TIMEOUT_S. Thread-safe enough: one float, replaced whole.
+    """
+
+    def __init__(self, floor: float = MIN_STALL_S, ceiling: float = READ_TIMEOUT_S) -> None:
+        self.floor, self.ceiling = floor, max(floor, ceiling)
+        self.rate = ASSUMED_BYTES_PER_S  # bytes per second one request moves (EWMA of uploads)
+        self._measured = False
+
+    def for_body(self, nbytes: int) -> float:
+        queued = min(max(0, nbytes), SOCKET_BACKLOG_BYTES)
+        return min(self.ceiling, self.floor + 3.0 * queued / max(self.rate, 1.0))
+
+    def observe(self, nbytes: int, seconds: float) -> None:
+        """One upload of `nbytes` took `seconds` from start to answer."""
+        if nbytes < 64 * 1024 or seconds <= 0:
+            return  # a small request's time is its round trips, not the link's rate
+        rate = nbytes / seconds
+        self.rate = rate if not self._measured else 0.8 * self.rate + 0.2 * rate
+        self._measured = True
+
 
 def make_transport(pool: int, *, connection_timeout: float = CONNECT_TIMEOUT_S,
                    read_timeout: float = READ_TIMEOUT_S) -> Any:

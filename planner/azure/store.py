@@ -8,11 +8,12 @@ the digest the caller already computed while reading, rather than letting the SD
 
 from __future__ import annotations
 
+import time
 from base64 import b64encode
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from planner.azure.client import container_client
+from planner.azure.client import RequestTimeouts, container_client
 from planner.azure.errors import classify
 from planner.sas import SasUrl
 from planner.storage import Block, RemoteBlob
@@ -34,9 +35,11 @@ def _md5_header(md5: bytes) -> dict[str, str]:
 class AzureBlobStore:
     """One container, reached through one SDK client with `pool` connections kept open."""
 
-    def __init__(self, sas: SasUrl, *, pool: int = 8, client: Any = None, **client_kw: Any) -> None:
+    def __init__(self, sas: SasUrl, *, pool: int = 8, client: Any = None, timeouts: RequestTimeouts | None = None,
+                 **client_kw: Any) -> None:
         self.sas = sas
         self._client = client if client is not None else container_client(sas, pool=pool, **client_kw)
+        self.timeouts = timeouts if timeouts is not None else RequestTimeouts()
 
     def _call(self, fn: Callable[[], T], doing: str) -> T:
         try:
@@ -44,9 +47,20 @@ class AzureBlobStore:
         except Exception as exc:  # noqa: BLE001 - every SDK/transport failure becomes a StoreError
             raise classify(exc, self.sas, doing=doing) from None
 
+    def _limits(self, nbytes: int = 0) -> dict[str, float]:
+        """Per-request socket timeouts (azure-core passes them to the transport): see RequestTimeouts."""
+        t = self.timeouts.for_body(nbytes)
+        return {"connection_timeout": t, "read_timeout": t}
+
+    def _upload(self, fn: Callable[[dict[str, float]], T], nbytes: int) -> T:
+        started = time.monotonic()
+        out = self._call(lambda: fn(self._limits(nbytes)), "uploading")
+        self.timeouts.observe(nbytes, time.monotonic() - started)
+        return out
+
     def list_blobs(self, prefix: str) -> Iterator[RemoteBlob]:
-        pages = self._call(lambda: self._client.list_blobs(name_starts_with=prefix or None,
-                                                           include=["metadata"]).by_page(),
+        pages = self._call(lambda: self._client.list_blobs(name_starts_with=prefix or None, include=["metadata"],
+                                                           **self._limits()).by_page(),
                            "listing the container")
         while True:
             page = self._call(lambda: next(pages, None), "listing the container")
@@ -63,22 +77,22 @@ class AzureBlobStore:
 
         cond: dict[str, Any] = {} if overwrite else {"if_none_match": "*"}
         settings = ContentSettings(content_type=content_type, content_md5=content_md5)
-        self._call(lambda: self._client.get_blob_client(name).upload_blob(
+        self._upload(lambda limits: self._client.get_blob_client(name).upload_blob(
             data, overwrite=overwrite, length=len(data), content_settings=settings, max_concurrency=1,
-            metadata=_metadata(job), headers=_md5_header(content_md5), **cond), "uploading")
+            metadata=_metadata(job), headers=_md5_header(content_md5), **cond, **limits), len(data))
 
     def stage_block(self, name: str, block_id: str, data: bytes, *, md5: bytes) -> None:
-        self._call(lambda: self._client.get_blob_client(name).stage_block(
-            block_id, data, length=len(data), headers=_md5_header(md5)), "uploading")
+        self._upload(lambda limits: self._client.get_blob_client(name).stage_block(
+            block_id, data, length=len(data), headers=_md5_header(md5), **limits), len(data))
 
     def staged_blocks(self, name: str) -> list[Block]:
         _committed, uncommitted = self._call(
-            lambda: self._client.get_blob_client(name).get_block_list("uncommitted"), "reading files back")
+            lambda: self._client.get_blob_client(name).get_block_list("uncommitted", **self._limits()), "reading files back")
         return [Block(b.id, int(b.size)) for b in uncommitted]
 
     def committed_blocks(self, name: str) -> list[Block]:
         committed, _uncommitted = self._call(
-            lambda: self._client.get_blob_client(name).get_block_list("committed"), "reading files back")
+            lambda: self._client.get_blob_client(name).get_block_list("committed", **self._limits()), "reading files back")
         return [Block(b.id, int(b.size)) for b in committed]
 
     def commit_blocks(self, name: str, block_ids: Sequence[str], *, content_md5: bytes, content_type: str,
@@ -88,12 +102,14 @@ class AzureBlobStore:
         cond: dict[str, Any] = {} if overwrite else {"if_none_match": "*"}
         blob = self._client.get_blob_client(name)
         settings = ContentSettings(content_type=content_type, content_md5=content_md5)
+        # the service assembles the blob before it answers: allow for a long block list (50,000 ids)
         self._call(lambda: blob.commit_block_list([BlobBlock(block_id=i) for i in block_ids],
-                                                  content_settings=settings, metadata=_metadata(job), **cond),
+                                                  content_settings=settings, metadata=_metadata(job), **cond,
+                                                  **self._limits(64 * len(block_ids))),
                    "uploading")
 
     def properties(self, name: str) -> RemoteBlob:
-        p = self._call(lambda: self._client.get_blob_client(name).get_blob_properties(), "reading files back")
+        p = self._call(lambda: self._client.get_blob_client(name).get_blob_properties(**self._limits()), "reading files back")
         md5 = p.content_settings.content_md5 if p.content_settings else None
         return RemoteBlob(name, int(p.size or 0), bytes(md5).hex() if md5 else None,
                           (p.metadata or {}).get(JOB_METADATA))

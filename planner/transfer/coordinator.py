@@ -175,6 +175,7 @@ class Coordinator:
 
     # -- what time decides -------------------------------------------------------------------------
     def tick(self, now: float, m: Msg | None = None) -> None:
+        self._woke(self.network.check_clock())
         self._pause_bookkeeping()
         if self.cap_at is not None:
             self.telemetry.cap_bps = self.cap_at(self.clock.now())
@@ -225,6 +226,16 @@ class Coordinator:
                 self.journal.event("resume", f"network back after {pause.seconds():.0f} s",
                                    t=pause.ended_at.timestamp())
                 self.ui.message("Network is back; carrying on.")
+
+    def _woke(self, slept: float) -> None:
+        """The computer slept (`slept` seconds, 0 if not): say so, and shade it in the report as a pause."""
+        if slept <= 0:
+            return
+        woke_at = self.clock.now()
+        if self.waiting is None:  # (inside a network pause the report already shades it)
+            self.journal.event("pause", "computer asleep", t=woke_at.timestamp() - slept)
+            self.journal.event("resume", f"awake after {slept:.0f} s", t=woke_at.timestamp())
+        self.ui.message(f"Awake again after {slept / 60:.0f} min asleep; checking the link and carrying on.")
 
     # -- the loop ----------------------------------------------------------------------------------
     def run(self) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from planner.clock import Clock
 from planner.journal import FileRow
-from planner.retry import Backoff, NetworkWait, sleep_for
+from planner.retry import Backoff, NetworkWait
 from planner.redact import redact
 from planner.storage import BlobStore, RemoteBlob, StoreError
 from planner.transfer.files import (FileChanged, NotRegular, block_id, looks_network, open_source, read_exact,
@@ -75,42 +75,45 @@ class Sender:
     # One file, all attempts. Always ends with exactly one terminal message for the file.
     def send(self, row: FileRow) -> None:
         attempts = retries = 0
+        last_error = ""  # this file's own: the sender is shared by every worker thread
         while True:
             if self.stop.hard.is_set() or (self.stop.soft.is_set() and attempts == 0 and retries == 0):
                 self.results.put(Msg(Kind.RELEASED, row.id))
                 return
             attempts += 1
+            started = self.link.clock.monotonic()
             try:
                 msg = self._attempt(row)
             except Exception as e:  # noqa: BLE001 - sorted by _failure
-                verdict = self._failure(row, e, attempts)
+                verdict = self._failure(row, e, attempts, started)
                 if verdict is not None:
                     self.results.put(verdict)
                     return
+                last_error, answered = _error_text(e)[:200], _answered(e)
             else:
                 self.link.network.success()
                 self.results.put(msg)
                 return
-            if self.link.network.failure():
-                attempts -= 1  # an outage is not the file's fault
-                if self.link.network.gave_up():
-                    self.results.put(Msg(Kind.NETWORK_DOWN, row.id, text="gave up waiting"))
-                    self.results.put(Msg(Kind.RELEASED, row.id))
-                    return
-            elif attempts >= self.policy.max_attempts and self.link.network.streak < attempts:
+            paused = self.link.network.failure()
+            if paused or not answered:
+                attempts -= 1  # an outage, or a request the service never answered, is not the file's fault
+            if paused and self.link.network.gave_up():
+                self.results.put(Msg(Kind.NETWORK_DOWN, row.id, text="gave up waiting"))
+                self.results.put(Msg(Kind.RELEASED, row.id))
+                return
+            if not paused and attempts >= self.policy.max_attempts and self.link.network.streak < attempts:
                 # (a streak as long as this file's attempts, with no success anywhere, is the link going
                 # down before NetworkWait calls it a pause: keep trying rather than fail the file)
                 self.results.put(Msg(Kind.FAIL, row.id, attempts=attempts,
-                                     text=f"gave up after {attempts} attempts: {self._last_error}"))
+                                     text=f"gave up after {attempts} attempts: {last_error}"))
                 return
             retries += 1
-            if not sleep_for(self.link.clock, self.link.backoff.delay(retries), self.stop.soft):
+            # cut short when the link comes back or the computer wakes from sleep: probe at once
+            if not self.link.network.nap(self.link.backoff.delay(retries), self.stop.soft):
                 self.results.put(Msg(Kind.RELEASED, row.id))
                 return
 
-    _last_error = ""
-
-    def _failure(self, row: FileRow, e: Exception, attempts: int) -> Msg | None:
+    def _failure(self, row: FileRow, e: Exception, attempts: int, started: float) -> Msg | None:
         """The terminal message for a failed attempt, or None (after a RETRY message) to try again."""
         if isinstance(e, Stopped):
             return Msg(Kind.RELEASED, row.id)
@@ -120,7 +123,9 @@ class Sender:
         if local is not None:
             return Msg(Kind.FAIL, row.id, attempts=attempts, text=local)
         if isinstance(e, StoreError):
-            if e.timeout:
+            # others got through while this one stalled (its second half): the link is crowded, not dead,
+            # and the tuner backs off; an outage says nothing about how many requests to keep in flight
+            if e.timeout and self.link.network.succeeded_since((started + self.link.clock.monotonic()) / 2):
                 self.results.put(Msg(Kind.TIMEOUT, row.id))
             if e.kind == "sas":
                 return Msg(Kind.FATAL, row.id, error=e.error)
@@ -133,9 +138,7 @@ class Sender:
                 return Msg(Kind.FAIL, row.id, attempts=attempts, text=redact(str(e.error)))
         elif not isinstance(e, (Mismatch, OSError)):
             raise e  # a bug in mdplan, not a failure of the link: the worker records it
-        text = redact(str(e.error if isinstance(e, StoreError) else e))[:300]
-        self._last_error = text[:200]
-        self.results.put(Msg(Kind.RETRY, row.id, text=text))
+        self.results.put(Msg(Kind.RETRY, row.id, text=_error_text(e)))
         return None
 
     # -- one attempt -----------------------------------------------------------------------------
@@ -241,6 +244,16 @@ class Sender:
 
     def _ours(self, row: FileRow, remote: RemoteBlob) -> bool:
         return remote.job == self.policy.job_id
+
+
+def _error_text(e: Exception) -> str:
+    return redact(str(e.error if isinstance(e, StoreError) else e))[:300]
+
+
+def _answered(e: Exception) -> bool:
+    """Did the service answer this failed attempt? Only then can the failure be about the file; a timeout,
+    a reset, a black-holed or garbled reply says nothing about it and is never charged to its attempts."""
+    return e.answered if isinstance(e, StoreError) else True
 
 
 def _local_failure(e: Exception) -> str | None:

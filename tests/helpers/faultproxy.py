@@ -5,6 +5,8 @@
         ...
         proxy.cut()        # the link is gone: new connections refused, open ones reset
         proxy.restore()    # the link is back, on the same port
+        proxy.blackhole()  # the link drops packets silently: nothing answered, nothing reset (Wi-Fi, 4G)
+        proxy.flap(2, 4)   # black-holed 2 s, up 4 s, over and over, until restore()
 
 For a seeded share of requests it answers like an overloaded Azure front end (503 ServerBusy with
 Azure's XML error body and `Connection: close`) or resets the connection (RST via SO_LINGER 0),
@@ -43,7 +45,7 @@ class Request:
     method: str
     path: str
     host: str
-    action: str  # "forwarded" | "503" | "reset-before" | "reset-after" | "cut" | "upstream-down"
+    action: str  # "forwarded" | "503" | "reset-before" | "reset-after" | "cut" | "upstream-down" | "blackhole"
     status: int | None
     body_bytes: int
 
@@ -75,6 +77,10 @@ class FaultProxy:
         self.log: list[Request] = []
         self.connections = 0
         self._script: list[str] = []
+        self._holed = False
+        self._held: set[socket.socket] = set()  # black-holed connections: never answered, never reset
+        self._flapping: threading.Event | None = None
+        self.flaps = 0
 
     # ---- lifecycle ---------------------------------------------------------------------------------
     def start(self) -> "FaultProxy":
@@ -89,6 +95,9 @@ class FaultProxy:
         self._close_listener()
         self._reset_all()
         self._stopped.set()
+        with self._lock:
+            if self._flapping is not None:
+                self._flapping.set()
         if self._accept_thread is not None:
             self._accept_thread.join(timeout=2)
 
@@ -152,10 +161,40 @@ class FaultProxy:
         self._close_listener()
         self._reset_all()
 
+    def blackhole(self) -> None:
+        """The link drops packets silently (no RST, no refusal): connections are still accepted (the
+        kernel completes the handshake) but nothing sent is answered, and a request in flight is never
+        answered even when Azurite stored it. Connections caught by it stay silent for good, also after
+        restore(), as ones the far end has forgotten: only the client's own timeout gets it out."""
+        with self._lock:
+            self._holed = True
+
+    def flap(self, down_s: float, up_s: float) -> None:
+        """Black-hole for `down_s`, restore for `up_s`, and again, until restore() or stop()."""
+        done = threading.Event()
+        with self._lock:
+            self._flapping = done
+
+        def loop() -> None:
+            while not done.is_set() and not self._stopped.is_set():
+                with self._lock:
+                    self._holed = True
+                    self.flaps += 1
+                if done.wait(down_s):
+                    break
+                with self._lock:
+                    self._holed = False
+                done.wait(up_s)
+        threading.Thread(target=loop, name="faultproxy-flap", daemon=True).start()
+
     def restore(self) -> None:
-        """The link comes back on the same port."""
+        """The link comes back on the same port (a black hole or flapping ends)."""
         with self._lock:
             self._cut = False
+            self._holed = False
+            if self._flapping is not None:
+                self._flapping.set()
+                self._flapping = None
         if self._listener is None and not self._closing:
             for _ in range(50):  # the port may linger a moment after close
                 try:
@@ -226,6 +265,10 @@ class FaultProxy:
                 method, target, headers, body = req
                 path = urlsplit(target).path
                 host = next((v for k, v in headers if k.lower() == "host"), "")
+                if self._holed:
+                    self._record(method, path, host, "blackhole", None, len(body))
+                    self._hold(conn)
+                    return
                 action = self._decide()
                 if action == "503":
                     self._record(method, path, host, action, 503, len(body))
@@ -244,6 +287,10 @@ class FaultProxy:
                 except (OSError, http.client.HTTPException):
                     self._record(method, path, host, "upstream-down", None, len(body))
                     raise _Reset() from None
+                if self._holed:  # stored upstream, the answer lost in the black hole
+                    self._record(method, path, host, "blackhole", status, len(body))
+                    self._hold(conn)
+                    return
                 if action == "reset-after" or self._cut:  # stored upstream, but the answer is lost
                     self._record(method, path, host, "reset-after", status, len(body))
                     raise _Reset()
@@ -268,6 +315,12 @@ class FaultProxy:
                     pass
             with self._lock:
                 self._clients.discard(sock)
+
+    def _hold(self, conn: socket.socket) -> None:
+        """Keep the connection open and silent until the proxy stops (then a plain close)."""
+        with self._lock:
+            self._held.add(conn)
+        self._stopped.wait()
 
     def _decide(self) -> str:
         with self._lock:
