@@ -64,8 +64,8 @@ def _form(name: str) -> str:
 
 
 def twin_reason(name: str, other: str, what: str = "file") -> str:
-    """Why `name` cannot go up beside `other`, both shown safely with the form each is stored in (they look
-    identical on screen)."""
+    """Why `name` cannot go up beside `other` (in the same folder): the form each is stored in, as they look
+    identical on screen, the other shown safely."""
     into = "both would become one blob" if what == "file" else "their files would go into one folder"
-    return (f"{safe_display(name)} ({_form(name)}) is the same name as the {what} {safe_display(other)} "
-            f"({_form(other)}) once accents are stored one way, so {into}; rename one of them")
+    return (f"{'a folder ' if what == 'folder' else ''}stored with {_form(name)}, the same name as the {what} "
+            f"{safe_display(other)} ({_form(other)}) once accents are stored one way, so {into}; rename one of them")
