@@ -133,6 +133,8 @@ def email_summary(a: Assessment) -> str:
         f"Mailing a drive instead: {format_duration(e.drive_seconds)}, {e.drives} drive(s)",
         f"Plan: {'upload' if e.recommendation == 'upload' else 'mail a hard drive'}",
     ]
+    if a.names_refused:
+        lines.append(f"Names that cannot go up as they are: {a.names_refused:,} (to rename before the upload)")
     return "\n".join(lines)
 
 

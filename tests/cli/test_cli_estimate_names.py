@@ -41,6 +41,7 @@ def test_estimate_says_how_many_names_upload_will_refuse(capfd, folder):
     assert line.startswith("Names: 3 file(s) cannot go up as they are named")
     assert "IMG\\x1b[31m_0001.JPG" in line and "IMG_0002.JPG." in line and "NFC" in line
     assert "mdplan upload will refuse to start until they are renamed" in line
+    assert "Names that cannot go up as they are: 3 (to rename before the upload)" in out  # the email block
     assert _raw_controls(out + err) == []
 
 

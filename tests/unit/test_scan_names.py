@@ -105,3 +105,30 @@ def test_long_names_are_checked_in_full():
     assert refused_names("a" * 1000, ["b" * 30]) == [(0, blob_name_problem("a" * 1000 + "/" + "b" * 30))]
     assert refused_names("/".join("d" * 253), ["x.jpg"]) == []
     assert refused_names("/".join("d" * 254), ["x.jpg"])[0][1].startswith("the name is 255 folders deep")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="worker processes need fork")
+def test_worker_processes_merge_the_refused_names(odd_set):
+    """In a fresh interpreter (a pytest session may have threads, and then scan() does not fork): the
+    subtrees walked by worker processes give the same counts and examples as one process."""
+    import json
+    import os
+    import subprocess
+
+    code = """
+import json, sys
+from dataclasses import asdict
+import planner.scan.parallel as m
+m.SUBTREES_PER_WORKER = 1
+used, real = [], m._tally_in_workers
+m._tally_in_workers = lambda fr, *a: (used.append(len(fr)), real(fr, *a))
+a, b = m.scan(sys.argv[1], workers=1), m.scan(sys.argv[1], workers=2)
+keys = ("names_refused", "names_refused_images", "names_refused_examples")
+print(json.dumps({"used": used, "same": all(getattr(a, k) == getattr(b, k) for k in keys), "n": b.names_refused}))
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-c", code, str(odd_set)], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["used"] and got["same"] and got["n"] == 6
