@@ -8,7 +8,7 @@ for field; `email_summary` is the block people paste into an email.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,10 @@ class Assessment:
     expires_before_finish: bool = False
     on_wifi: bool | None = None
     started: datetime | None = None  # when it was assessed (the clock's wall time)
+    # files that would be sent whose names cannot go up as they are (upload refuses to start until they
+    # are renamed), and a few (rel_path, reason), reasons shown safely
+    names_refused: int = 0
+    names_refused_examples: list[tuple[str, str]] = field(default_factory=list)
 
 
 def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = False,
@@ -75,11 +79,12 @@ def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = 
     expiry = getattr(sas, "expiry", None) if sas is not None else None
     source = None if sas is None else ("se" if expiry is not None else ("policy" if sas.policy_id else None))
     before = bool(expiry is not None and expiry.timestamp() < now.timestamp() + est.upload_seconds)
+    refused, refused_examples = summary.refused(images_only)
     return Assessment(folder=str(root.resolve()), scan=summary, upload_files=files, upload_bytes=nbytes,
                       images_only=images_only, measurement=m, estimate=est,
                       sas_display=sas.display if sas is not None else None, sas_expiry=expiry,
                       sas_expiry_source=source, expires_before_finish=before, on_wifi=default_route_is_wifi(),
-                      started=now)
+                      started=now, names_refused=refused, names_refused_examples=refused_examples)
 
 
 def default_route_is_wifi(route_table: str = "/proc/net/route", net_class: str = "/sys/class/net") -> bool | None:
@@ -128,6 +133,8 @@ def email_summary(a: Assessment) -> str:
         f"Mailing a drive instead: {format_duration(e.drive_seconds)}, {e.drives} drive(s)",
         f"Plan: {'upload' if e.recommendation == 'upload' else 'mail a hard drive'}",
     ]
+    if a.names_refused:
+        lines.append(f"Names that cannot go up as they are: {a.names_refused:,} (to rename before the upload)")
     return "\n".join(lines)
 
 
@@ -237,6 +244,8 @@ class EstimateSummary:
     sas: SasInfo | None
     on_wifi: bool | None
     report: str | None = None  # the plan page, when one was written
+    names_refused: int = 0  # files to send whose names cannot go up as they are: upload refuses until renamed
+    names_refused_examples: list[Problem] = field(default_factory=list)  # a few, path order
 
 
 def summarize(a: Assessment, report: str | None = None) -> EstimateSummary:
@@ -261,5 +270,6 @@ def summarize(a: Assessment, report: str | None = None) -> EstimateSummary:
         what_if=[WhatIfRow(w.bits_per_second, w.upload_seconds, w.recommendation) for w in e.what_if],
         sas=None if a.sas_display is None else SasInfo(a.sas_display, a.sas_expiry, a.sas_expiry_source,
                                                        a.expires_before_finish),
-        on_wifi=a.on_wifi, report=report,
+        on_wifi=a.on_wifi, report=report, names_refused=a.names_refused,
+        names_refused_examples=[Problem(p, r) for p, r in a.names_refused_examples],
     )

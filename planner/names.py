@@ -11,7 +11,7 @@ Containers, Blobs, and Metadata" and what the service and Azurite do:
 - no empty segment (`a//b`, a name ending in '/'): the service or its listing folds them away;
 - the name must be text (a Linux file name with bytes that are not UTF-8 cannot be put in a URL).
 
-'.' and '..' segments never reach these rules: planner.journal.naming escapes them (`%2E%2E`).
+'.' and '..' segments never reach these rules: `blob_path` escapes them (`%2E%2E`).
 """
 
 from __future__ import annotations
@@ -55,6 +55,17 @@ def safe_display(name: str) -> str:
         else:
             parts.append(f"\\u{ord(ch):04x}")
     return "".join(parts)
+
+
+def blob_path(rel_path: str) -> str:
+    """The blob name of a file, before any destination prefix: the relative path with '/' separators, NFC.
+
+    '.' and '..' segments are escaped (%2E): on Linux and macOS a file may be called `..\\..\\x.jpg`
+    (a zip made on Windows), a backslash becomes a '/' here and at the service alike, and a '..'
+    segment would be resolved by it, so the blob would land outside the prefix. Upload
+    (planner.journal.naming) and the scan's count of refused names (planner.scan) both use it."""
+    segments = unicodedata.normalize("NFC", rel_path.replace("\\", "/")).split("/")
+    return "/".join("%2E" * len(s) if s in (".", "..") else s for s in segments)
 
 
 def _utf16_length(name: str) -> int:

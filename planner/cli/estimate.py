@@ -127,6 +127,18 @@ def _print_contents(a) -> None:
         say(f"Could not read {s.problems_total:,} item(s), e.g. {s.problems[0][0]}: {s.problems[0][1]}.")
     if s.symlinks:
         say(f"{s.symlinks:,} shortcut(s)/symbolic link(s) were not followed.")
+    if a.names_refused:
+        say(_names_line(a.names_refused, a.names_refused_examples))
+
+
+def _names_line(total: int, examples: list[tuple[str, str]]) -> str:
+    from planner.names import safe_display
+
+    shown = "; ".join(f"{safe_display(path)}: {why}" for path, why in examples[:3])
+    more = total - min(len(examples), 3)
+    return (f"Names: {total:,} file(s) cannot go up as they are named ({shown}"
+            + (f"; and {more:,} more" if more > 0 else "") + "). mdplan upload will refuse to start until they "
+            "are renamed (or left out with --exclude); they are counted above.")
 
 
 def _print_times(a) -> None:

@@ -5,16 +5,13 @@ from __future__ import annotations
 import unicodedata
 
 from planner.errors import BadInput
+from planner.names import blob_path
 
 
 def blob_name_for(rel_path: str, prefix: str) -> str:
-    """Blob name for a file: the relative path with '/' separators, NFC, under the prefix.
-
-    '.' and '..' segments are escaped (%2E): on Linux and macOS a file may be called `..\\..\\x.jpg`
-    (a zip made on Windows), a backslash becomes a '/' here and at the service alike, and a '..'
-    segment would be resolved by it, so the blob would land outside the prefix."""
-    segments = unicodedata.normalize("NFC", rel_path.replace("\\", "/")).split("/")
-    name = "/".join("%2E" * len(s) if s in (".", "..") else s for s in segments)
+    """Blob name for a file: the relative path with '/' separators, NFC, '.' and '..' segments escaped
+    (planner.names.blob_path), under the prefix."""
+    name = blob_path(rel_path)
     return f"{prefix}/{name}" if prefix else name
 
 

@@ -65,6 +65,19 @@ class ScanSummary:
     duplicates_exact: bool = True  # False when more than MAX_TRACKED_NAMES distinct names: counts are a minimum
     folders: int = 0
     other_extension_bytes: dict[str, int] = field(default_factory=dict)
+    # Names that cannot go up as they are (planner.names' rules on the blob name upload would use, and
+    # NFC/NFD twins): files that would be sent, plus twin folders. Upload refuses to start while any remain.
+    names_refused: int = 0
+    names_refused_images: int = 0  # of which images and twin folders: what counts with --images-only
+    names_refused_examples: list[tuple[str, str, str]] = field(default_factory=list)  # (rel_path, reason,
+    # kind: "image", "video", "other" or "folder"), the first few of each kind in path order
+
+    def refused(self, images_only: bool = False, limit: int = 5) -> tuple[int, list[tuple[str, str]]]:
+        """(how many names cannot go up, up to `limit` examples (rel_path, reason) in path order), of
+        the files that would be sent (only images with images_only)."""
+        kinds = ("image", "folder") if images_only else ("image", "video", "other", "folder")
+        examples = [(path, why) for path, why, kind in self.names_refused_examples if kind in kinds]
+        return (self.names_refused_images if images_only else self.names_refused), examples[:limit]
 
     def kind(self, k: Kind) -> KindTotals:
         return self.kinds.get(k.value, KindTotals())

@@ -10,10 +10,13 @@ from operator import eq, ne
 
 from planner.scan.histogram import SIZE_EDGES, SizeHistogram, size_bin
 from planner.scan.kinds import CODE_IMAGE, CODE_LITTER, CODE_OTHER, CODE_VIDEO, KINDS, TOP_FOLDER, name_codes
+from planner.scan.namecheck import refused_names, twin_reason, twins
 from planner.scan.summary import KindTotals, ScanSummary, SiteTotals, SizeStats
 from planner.scan.walk import Listing
 
 MAX_TRACKED_NAMES = 500_000  # distinct names remembered for the duplicate count (~50 MB at most)
+NAME_EXAMPLES = 5  # names that cannot go up kept as examples, per kind (image, video, other, folder)
+CODE_FOLDER = 4  # in the refused-name counts: a twin folder
 
 
 class Tally:
@@ -36,6 +39,8 @@ class Tally:
         self.names_full = False
         self.problems: list[tuple[str, str]] = []
         self.problems_total = 0
+        self.refused = [0] * 5  # names that cannot go up, by code (CODE_FOLDER: twin folders)
+        self.refused_examples: list[tuple[str, str, int]] = []  # (rel_path, reason, code)
         self.symlinks = 0
         self.folders = 0
         self.files = 0
@@ -46,6 +51,8 @@ class Tally:
         if job.problems:
             self._add_problems(job.problems, len(job.problems))
         self.symlinks += len(job.links)
+        if len(job.dirs) > 1:
+            self._check_folders(job.dirs)
         names = job.names
         if not names:
             return
@@ -74,8 +81,10 @@ class Tally:
                 keep = list(map(ne, codes, repeat(CODE_LITTER)))
                 up_names = list(compress(names, keep))
                 up_sizes = list(compress(sizes, keep))
+                self._check_names(rel, up_names, list(compress(codes, keep)))
             else:
                 up_names, up_sizes = names, sizes
+                self._check_names(rel, names, codes)
             hist = self.hist
             for i, count in Counter(map(size_bin, up_sizes)).items():
                 hist[i] += count
@@ -92,12 +101,7 @@ class Tally:
             else:  # only names already known are counted from here on
                 self.names.update(filter(self.names.__contains__, up_names))
             if c[CODE_OTHER]:
-                for name, size, code in zip(names, sizes, codes):
-                    if code == CODE_OTHER:
-                        dot = name.rfind(".")
-                        ext = name[dot:].lower() if dot >= 0 else "(none)"
-                        self.other_ext[ext] += 1
-                        self.other_ext_bytes[ext] += size
+                self._add_other(names, sizes, codes)
         site_name = rel.split("/", 1)[0] if rel else TOP_FOLDER
         site = self.sites.get(site_name)
         if site is None:
@@ -118,6 +122,47 @@ class Tally:
             self.n_bytes[k] += b[k]
         self.files += n
         self.bytes += bytes_here
+
+    def _add_other(self, names: list[str], sizes: list[int], codes: list[int]) -> None:
+        for name, size, code in zip(names, sizes, codes):
+            if code == CODE_OTHER:
+                dot = name.rfind(".")
+                ext = name[dot:].lower() if dot >= 0 else "(none)"
+                self.other_ext[ext] += 1
+                self.other_ext_bytes[ext] += size
+
+    def _check_names(self, rel: str, names: list[str], codes: list[int]) -> None:
+        """Count the files to send (names, their kind codes) whose names cannot go up as they are."""
+        found = refused_names(rel, names)
+        bad = {i for i, _ in found}
+        found += [(i, twin_reason(names[i], names[j])) for i, j in twins(names) if i not in bad]
+        if found:
+            prefix = rel + "/" if rel else ""
+            self._add_refused([(prefix + names[i], why, codes[i]) for i, why in found])
+
+    def _check_folders(self, dirs: list[tuple[str, str, bool]]) -> None:
+        """Count the twin folders among these (rel, path, litter): their files would go into one folder."""
+        rels = [r for r, _, litter in dirs if not litter]
+        names = [r.rsplit("/", 1)[-1] for r in rels]
+        pairs = twins(names)
+        if pairs:
+            self._add_refused([(rels[i], twin_reason(names[i], names[j], "folder"), CODE_FOLDER) for i, j in pairs])
+
+    def _add_refused(self, found: list[tuple[str, str, int]]) -> None:
+        for _, _, code in found:
+            self.refused[code] += 1
+        self.refused_examples.extend(found)
+        if len(self.refused_examples) > 8 * NAME_EXAMPLES:
+            self._trim_refused()
+
+    def _trim_refused(self) -> None:
+        """Keep the first NAME_EXAMPLES of each kind, in path order (the same whatever the walk's order)."""
+        kept, per = [], [0] * 5
+        for item in sorted(self.refused_examples):
+            if per[item[2]] < NAME_EXAMPLES:
+                per[item[2]] += 1
+                kept.append(item)
+        self.refused_examples = kept
 
     def _add_problems(self, problems: list[tuple[str, str]], total: int) -> None:
         self.problems_total += total
@@ -159,6 +204,9 @@ class Tally:
         self.names.update(other.names)
         self.names_full = self.names_full or other.names_full or len(self.names) >= MAX_TRACKED_NAMES
         self._add_problems(other.problems, other.problems_total)
+        self.refused = list(map(int.__add__, self.refused, other.refused))
+        self.refused_examples.extend(other.refused_examples)
+        self._trim_refused()
         self.symlinks += other.symlinks
         self.folders += other.folders
         self.files += other.files
@@ -185,5 +233,12 @@ class Tally:
             problems_total=self.problems_total, seconds=seconds, size_histogram=hist.bins_125(),
             duplicate_name_files=sum(n for n, _ in repeated), duplicate_examples=[(name, n) for n, name in examples],
             duplicates_exact=not self.names_full, folders=self.folders,
-            other_extension_bytes=dict(self.other_ext_bytes),
+            other_extension_bytes=dict(self.other_ext_bytes), **self._refused_fields(),
         )
+
+    def _refused_fields(self) -> dict:
+        self._trim_refused()
+        kind = [*(k.value for k in KINDS), "folder"]
+        return {"names_refused": sum(self.refused),
+                "names_refused_images": self.refused[CODE_IMAGE] + self.refused[CODE_FOLDER],
+                "names_refused_examples": [(path, why, kind[code]) for path, why, code in self.refused_examples]}
