@@ -193,8 +193,11 @@ class _Transfer:
         max_workers = opts.workers or MAX_WORKERS
         gate = WorkerGate(start_workers)
         timetable = self.timetable
+        pacer = _pacer(opts, throttle, timetable, clock)
 
         def chunk_size() -> int:
+            if pacer is not None:  # polite: small requests, so a burst never fills the modem's queue
+                return min(SINGLE_PUT_MAX, _polite_chunk(throttle.rate))
             return min(SINGLE_PUT_MAX, throttle.chunk_size()) if timetable is not None else SINGLE_PUT_MAX
 
         link = Link(throttle, clock, network, Backoff(max_attempts=opts.max_attempts, rng=self.rng, clock=clock),
@@ -206,21 +209,43 @@ class _Transfer:
             self.journal, plan, tasks=tasks, results=results, gate=gate,
             tuner=None if opts.workers else Tuner(start_workers, max_workers), network=network,
             telemetry=Telemetry(clock, clock.now().timestamp()), clock=clock, stop=self.stop, ui=self.ui,
-            max_attempts=opts.max_attempts, cap_at=_cap_at(timetable), eta_fn=_eta_fn(timetable, clock),
-            paused_until=_paused_until(timetable, throttle, clock))
+            max_attempts=opts.max_attempts, cap_at=_cap_at(timetable, throttle, pacer),
+            eta_fn=_eta_fn(timetable, clock), paused_until=_paused_until(timetable, throttle, clock),
+            pacer=pacer.tick if pacer is not None else None)
         workers = _Workers(max_workers, tasks, results, gate, sender, self.stop)
         try:
             coordinator.run()
         finally:
             workers.quit()
             coordinator.close()
+            if pacer is not None:
+                pacer.close()
         telemetry = coordinator.telemetry
         if telemetry.average_bps() > 0 and coordinator.t.sent_bytes > 1_000_000:
             remember_rate(opts.sas.account_url, opts.sas.container, telemetry.average_bps(), "upload", opts.home)
         return coordinator.finish(clock.monotonic() - started, resume_command(opts))
 
 
-def _cap_at(timetable: Any) -> Callable[[Any], float | None] | None:
+def _pacer(opts: UploadOptions, throttle: Any, timetable: Any, clock: Clock) -> Any:
+    """Limits that move while sending (polite mode), or None."""
+    if not opts.polite:
+        return None
+    from planner.transfer.pacing import Pacer, polite_limit
+
+    cap = None if timetable is None or timetable.changes else timetable.rate_at(clock.now())
+    return Pacer(throttle, [polite_limit(opts.sas.account_url, clock, cap, opts.rtt_probe)])
+
+
+def _polite_chunk(rate: float | None) -> int:
+    from planner.throttle import CHUNK_SECONDS, chunk_size_for
+    from planner.transfer.pacing import POLITE_CHUNK_SECONDS
+
+    return chunk_size_for(None if rate is None else rate * POLITE_CHUNK_SECONDS / CHUNK_SECONDS)
+
+
+def _cap_at(timetable: Any, throttle: Any = None, pacer: Any = None) -> Callable[[Any], float | None] | None:
+    if pacer is not None:  # the rate chosen (polite mode) under the cap: what the report draws as the cap
+        return lambda _now: (throttle.rate * 8) if throttle.rate is not None else None
     if timetable is None:
         return None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -30,6 +30,8 @@ class UploadOptions:
     workers: int | None = None  # None = auto
     bwlimit: str | None = None  # rclone syntax incl. timetables
     cap_mbps: float | None = None  # AzCopy's --cap-mbps (megabits/s)
+    polite: bool = False  # yield the link to other traffic (planner.polite), under any cap
+    rtt_probe: Callable[[], float | None] | None = None  # polite mode's round-trip probe (None = TCP handshake)
     dry_run: bool = False
     follow_symlinks: bool = False
     max_attempts: int = 6  # per file and run, network outages not counted
@@ -156,4 +158,6 @@ def resume_command(opts: UploadOptions) -> str:
         parts += ["--cap-mbps", f"{opts.cap_mbps:g}"]
     if opts.bwlimit is not None:
         parts += ["--bwlimit", _quote(opts.bwlimit)]
+    if opts.polite:
+        parts.append("--polite")
     return " ".join(parts)
