@@ -37,18 +37,18 @@ class PoliteSettings:
     target_s: float = TARGET_S
     min_rate: float = MIN_RATE
     max_rate: float | None = None  # bytes/s: a fixed cap above the controller (None = none)
-    start_rate: float = 256 * 1024  # bytes/s before anything is known
+    start_rate: float = 512 * 1024  # bytes/s before anything is known (4 Mbit/s)
     down_gain: float = 2.0  # per second, per target of excess delay: back off fast
     up_gain: float = 0.10  # per second at an empty queue: probe up slowly near what the link took before
     up_share: float = 0.30  # below `recover_below` of the best rate that got through, add this share of it
     recover_below: float = 0.8  # a second, so the link is taken back within seconds when it frees up
-    start_gain: float = 0.8  # per second until the queue first reaches the target (a gentle slow start)...
-    calm_restart_s: float = 5.0  # ...and again after this long with (almost) no queue at all
+    start_gain: float = 1.5  # per second until the queue first reaches the target (a slow start)
     peak_fade_s: float = 300.0  # how long the recent peak is remembered (it fades, e^-t/this)
     current_samples: int = 3  # current delay = min of the last few samples (noise filter)
     base_bucket_s: float = 30.0  # base history: the minimum of each bucket...
     base_buckets: int = 6  # ...over this many buckets (3 minutes)
-    headroom: float = 1.5  # the rate stays within this many times what is getting through
+    headroom: float = 1.5  # the rate stays within this many times what is getting through (slow start)...
+    steady_headroom: float = 1.2  # ...and this many times after it: an idle rate far above the link overshoots
     yield_below: float = 0.7  # "yielding" when the rate is below this share of the recent peak
 
 
@@ -61,7 +61,6 @@ class PoliteController:
         self.base_s: float | None = None
         self.queue_s: float | None = None  # the last queueing delay seen
         self.peak = self.rate
-        self._calm_since: float | None = None  # since when the queue has stayed (almost) empty
         self._started = False  # the queue has reached the target once: slow start is over
         self.best = 0.0  # the best rate that got through lately (fades like the peak)
         self._recent: deque[float] = deque(maxlen=max(1, self.s.current_samples))
@@ -93,10 +92,7 @@ class PoliteController:
         if off < 0:
             self._started = True
             return self.rate * math.exp(s.down_gain * max(off, -4.0) * dt)
-        if queue_s > s.target_s / 4 or self._calm_since is None:
-            self._calm_since = self._last_t
-        calm = self._last_t is not None and self._last_t - self._calm_since >= s.calm_restart_s
-        rate = self.rate * math.exp((s.start_gain if calm or not self._started else s.up_gain) * off * dt)
+        rate = self.rate * math.exp((s.up_gain if self._started else s.start_gain) * off * dt)
         if self.rate < s.recover_below * self.best:
             rate += s.up_share * off * self.best * dt
         return rate
@@ -138,11 +134,12 @@ class PoliteController:
         through = getattr(self, "_through", None)
         if through is None:
             return None
-        headroom = self.s.headroom
+        top = self.s.steady_headroom if self._started else self.s.headroom
+        headroom = top
         floor = self.s.min_rate
         if self.queue_s is not None:
             off = (self.s.target_s - self.queue_s) / self.s.target_s
-            headroom = 1.0 + (self.s.headroom - 1.0) * max(-1.0, min(1.0, off))
+            headroom = 1.0 + (top - 1.0) * max(-1.0, min(1.0, off))
             if off > 0:  # below the target, taking back what got through lately is not winding up
                 floor = max(floor, self.s.recover_below * self.best)
         return max(floor, through * headroom)

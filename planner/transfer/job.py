@@ -158,6 +158,10 @@ class _Transfer:
 
         remote = self._remote()
         self._refuse_clashes(remote)
+        if self.opts.polite:  # small idle bursts: a burst is queueing delay for everyone else
+            from planner.transfer.pacing import POLITE_BURST
+
+            return self._send(remote, Throttle(self.timetable, self.clock, max_idle_burst=POLITE_BURST))
         return self._send(remote, Throttle(self.timetable, self.clock))
 
     def _remote(self) -> dict[str, RemoteBlob]:
@@ -190,6 +194,8 @@ class _Transfer:
         network = NetworkWait(clock, seconds=opts.network_down_after, patience=opts.network_patience)
         start_workers = opts.workers or auto_workers(plan.rate_bps, last_rtt_ms(opts.sas.account_url,
                                                                                 opts.sas.container, opts.home))
+        if opts.polite and not opts.workers:  # small requests need a few more in flight to fill the link
+            start_workers = max(start_workers, 8)
         max_workers = opts.workers or MAX_WORKERS
         gate = WorkerGate(start_workers)
         timetable = self.timetable
@@ -237,10 +243,9 @@ def _pacer(opts: UploadOptions, throttle: Any, timetable: Any, clock: Clock) -> 
 
 
 def _polite_chunk(rate: float | None) -> int:
-    from planner.throttle import CHUNK_SECONDS, chunk_size_for
-    from planner.transfer.pacing import POLITE_CHUNK_SECONDS
+    from planner.transfer.pacing import polite_chunk
 
-    return chunk_size_for(None if rate is None else rate * POLITE_CHUNK_SECONDS / CHUNK_SECONDS)
+    return polite_chunk(rate)
 
 
 def _cap_at(timetable: Any, throttle: Any = None, pacer: Any = None) -> Callable[[Any], float | None] | None:

@@ -25,11 +25,25 @@ from planner.clock import Clock
 from planner.polite import PoliteController, PoliteSettings
 from planner.units import format_rate
 
-SAMPLE_EVERY = 0.1  # seconds between round-trip samples
+SAMPLE_EVERY = 0.05  # seconds between round-trip samples
 PROBE_TIMEOUT = 2.0  # a handshake slower than this counts as this slow (the queue is very full)
-TICK_EVERY = 0.1  # the pacer moves the ceiling at most this often
-#: While polite, requests are about this many seconds of the chosen rate (smaller in-flight bursts).
-POLITE_CHUNK_SECONDS = 0.1
+TICK_EVERY = 0.05  # the pacer moves the ceiling at most this often
+#: While polite, requests are about this many seconds of the chosen rate (smaller in-flight bursts)...
+POLITE_CHUNK_SECONDS = 0.04
+#: ...between these sizes (powers of two), and the throttle's idle burst is at most this much.
+POLITE_MIN_CHUNK = 32 * 1024
+POLITE_MAX_CHUNK = 1024 * 1024
+POLITE_BURST = 32 * 1024
+
+
+def polite_chunk(rate: float | None) -> int:
+    """The request size while polite: about 40 ms of the chosen rate, a power of two in [32 KiB, 1 MiB]."""
+    if rate is None or rate <= 0:
+        return POLITE_MIN_CHUNK
+    size = POLITE_MIN_CHUNK
+    while size * 2 <= min(rate * POLITE_CHUNK_SECONDS, POLITE_MAX_CHUNK):
+        size *= 2
+    return size
 
 
 class Limit(Protocol):
