@@ -199,12 +199,15 @@ class _Transfer:
         max_workers = opts.workers or MAX_WORKERS
         gate = WorkerGate(start_workers)
         timetable = self.timetable
-        pacer = _pacer(opts, throttle, timetable, clock)
+        pacer = _pacer(opts, throttle, timetable, clock, plan, self.ui)
+        if pacer is not None:  # the ceiling holds from the first request, not from the coordinator's first tick
+            pacer.tick(clock.monotonic(), 0)
 
         def chunk_size() -> int:
-            if pacer is not None:  # polite: small requests, so a burst never fills the modem's queue
+            if opts.polite:  # small requests, so a burst never fills the modem's queue
                 return min(SINGLE_PUT_MAX, _polite_chunk(throttle.rate))
-            return min(SINGLE_PUT_MAX, throttle.chunk_size()) if timetable is not None else SINGLE_PUT_MAX
+            moving = timetable is not None or pacer is not None
+            return min(SINGLE_PUT_MAX, throttle.chunk_size()) if moving else SINGLE_PUT_MAX
 
         link = Link(throttle, clock, network, Backoff(max_attempts=opts.max_attempts, rng=self.rng, clock=clock),
                     chunk_size)
@@ -216,7 +219,7 @@ class _Transfer:
             tuner=None if opts.workers else Tuner(start_workers, max_workers), network=network,
             telemetry=Telemetry(clock, clock.now().timestamp()), clock=clock, stop=self.stop, ui=self.ui,
             max_attempts=opts.max_attempts, cap_at=_cap_at(timetable, throttle, pacer),
-            eta_fn=_eta_fn(timetable, clock), paused_until=_paused_until(timetable, throttle, clock),
+            eta_fn=_eta_fn(timetable, clock, pacer), paused_until=_paused_until(timetable, throttle, clock),
             pacer=pacer.tick if pacer is not None else None)
         workers = _Workers(max_workers, tasks, results, gate, sender, self.stop)
         try:
@@ -232,14 +235,31 @@ class _Transfer:
         return coordinator.finish(clock.monotonic() - started, resume_command(opts))
 
 
-def _pacer(opts: UploadOptions, throttle: Any, timetable: Any, clock: Clock) -> Any:
-    """Limits that move while sending (polite mode), or None."""
-    if not opts.polite:
+def _pacer(opts: UploadOptions, throttle: Any, timetable: Any, clock: Clock, plan: Plan, ui: UploadUI) -> Any:
+    """Limits that move while sending (polite mode, a monthly data cap), or None."""
+    if not opts.polite and opts.monthly_cap is None:
         return None
     from planner.transfer.pacing import Pacer, polite_limit
 
-    cap = None if timetable is None or timetable.changes else timetable.rate_at(clock.now())
-    return Pacer(throttle, [polite_limit(opts.sas.account_url, clock, cap, opts.rtt_probe)])
+    limits: list[Any] = []
+    if opts.monthly_cap is not None:
+        limits.append(_monthly_limit(opts, clock, plan, ui))
+    if opts.polite:
+        cap = None if timetable is None or timetable.changes else timetable.rate_at(clock.now())
+        limits.append(polite_limit(opts.sas.account_url, clock, cap, opts.rtt_probe))
+    return Pacer(throttle, limits)
+
+
+def _monthly_limit(opts: UploadOptions, clock: Clock, plan: Plan, ui: UploadUI) -> Any:
+    from planner.journal import bytes_sent_since
+    from planner.options import monthly_cap
+    from planner.transfer.monthly import MonthlyLimit, month_start
+
+    def used_since(start: Any) -> int:
+        return bytes_sent_since(start.timestamp(), opts.home)
+    cap = monthly_cap(opts.monthly_cap)
+    assert cap is not None
+    return MonthlyLimit(cap, used_since(month_start(clock.now())), plan.bytes_to_send, clock, ui.message, used_since)
 
 
 def _polite_chunk(rate: float | None) -> int:
@@ -267,12 +287,18 @@ def _paused_until(timetable: Any, throttle: Any, clock: Clock) -> Callable[[], A
     return lambda: timetable.next_change(clock.now()) if throttle.paused else None
 
 
-def _eta_fn(timetable: Any, clock: Clock) -> Callable[[int, float], float] | None:
-    if timetable is None:
+def _eta_fn(timetable: Any, clock: Clock, pacer: Any = None) -> Callable[[int, float], float] | None:
+    monthly = [m for m in (pacer.limits if pacer is not None else []) if hasattr(m, "eta")]
+    if timetable is None and not monthly:
         return None
     from planner.throttle import eta_seconds
 
-    return lambda b, r: eta_seconds(b, r, timetable, clock.now())
+    def eta(b: int, r: float) -> float:  # the later of what the schedule and the monthly cap allow
+        times = [m.eta(b, r) for m in monthly]
+        if timetable is not None:
+            times.append(eta_seconds(b, r, timetable, clock.now()))
+        return max(times)
+    return eta
 
 
 class _Workers:
