@@ -152,9 +152,11 @@ def _alone(ctx: Context, storage: LabStorage, pinger: Pinger, root: Path, stats:
     return nbytes * 8 / (last - first) / ceiling, _pct(rtts, 0.5), _pct(rtts, 0.9)
 
 
-def _compete(ctx: Context, link: Link, storage: LabStorage, root: Path, stats: Path, scratch: Path,
-             polite: bool, ceiling: float, *, lead: float = 8.0, run: float = 15.0) -> tuple[float, float | None]:
-    """(competing stream's share of the ceiling, seconds until mdplan is back at >= 90% after it stops)."""
+def _compete(ctx: Context, link: Link, storage: LabStorage, pinger: Pinger, root: Path, stats: Path,
+             scratch: Path, polite: bool, ceiling: float, *, lead: float = 8.0,
+             run: float = 15.0) -> tuple[float, float | None, float, float]:
+    """(competing stream's share of the ceiling, seconds until mdplan is back at >= 90% after it stops,
+    mdplan's share while the stream ran, round-trip p50 while it ran)."""
     home = scratch / ("compete-polite" if polite else "compete-default")
     home.mkdir()
     sink, line = link.python("benchmarks.ceiling", "sink", "--listen", "127.0.0.1:0", "--warmup", "2")
@@ -162,6 +164,7 @@ def _compete(ctx: Context, link: Link, storage: LabStorage, root: Path, stats: P
     proc = _upload(root, storage.container("cp" if polite else "cd"), home, polite)
     try:
         time.sleep(lead)
+        began = time.monotonic()
         result = send_stream(link.ns_ip, port, seconds=run, timeout=run + 30)
         stopped = time.monotonic()
         share = result.bits_per_second / (ceiling)
@@ -173,7 +176,9 @@ def _compete(ctx: Context, link: Link, storage: LabStorage, root: Path, stats: P
     end = time.monotonic()
     time.sleep(0.3)
     back = next((t - stopped for t, r in _rate_series(stats, stopped, end) if r * 8 >= 0.9 * ceiling), None)
-    return share, back
+    during = [r for t, r in _rate_series(stats, began + 2.0, stopped)]
+    own = statistics.median(during) * 8 / ceiling if during else float("nan")
+    return share, back, own, _pct(pinger.samples(began + 2.0, stopped), 0.5)
 
 
 @scenario("polite", title="Polite mode: filling a free link, short queue, yielding to another flow", budget_s=420,
@@ -187,7 +192,8 @@ def polite(ctx: Context) -> Table:
     alone_data, big = _data(ctx)
     table = Table("Polite mode vs the default upload (same link, same run)",
                   ["Mode", "Utilisation alone", "Round trip p50 / p90 (idle: see note)", "p90 above idle",
-                   "Competing TCP stream's share", "Back to >= 90% after it stops"])
+                   "Competing TCP stream's share", "mdplan meanwhile", "Round trip p50 meanwhile",
+                   "Back to >= 90% after it stops"])
     ctx.table = table
     with tempfile.TemporaryDirectory(prefix="mdplan-bench-") as tmp, \
             Link(RATE_MBIT, rtt_ms=0, latency_ms=QUEUE_MS) as link, \
@@ -204,10 +210,13 @@ def polite(ctx: Context) -> Table:
             util, p50, p90 = _alone(ctx, storage, pinger, alone_data.root, stats, scratch, polite_mode, ceiling)
             ctx.log(f"{'polite' if polite_mode else 'default'} alone: {util:.1%}, rtt p50 {p50 * 1000:.0f} ms p90 "
                     f"{p90 * 1000:.0f} ms")
-            share, back = _compete(ctx, link, storage, big.root, stats, scratch, polite_mode, ceiling)
-            ctx.log(f"  competing share {share:.1%}, back after {back}")
+            share, back, own, rtt_during = _compete(ctx, link, storage, pinger, big.root, stats, scratch,
+                                                    polite_mode, ceiling)
+            ctx.log(f"  competing share {share:.1%} (mdplan {own:.1%}, rtt p50 {rtt_during * 1000:.0f} ms), "
+                    f"back after {back}")
             table.add("`--polite`" if polite_mode else "default", f"{util:.1%}", f"{_ms(p50)} / {_ms(p90)}",
-                      _ms(p90 - idle90), f"{share:.1%}", "-" if back is None else f"{back:.1f} s")
+                      _ms(p90 - idle90), f"{share:.1%}", f"{own:.1%}", _ms(rtt_during),
+                      "-" if back is None else f"{back:.1f} s")
         pinger.close()
         table.notes.append(f"Ceiling (raw TCP): {ceiling / 1e6:.1f} Mbit/s; idle round trip p50 / p90: "
                            f"{_ms(idle50)} / {_ms(idle90)}. Data: {alone_data.files} files "

@@ -39,9 +39,9 @@ class PoliteSettings:
     max_rate: float | None = None  # bytes/s: a fixed cap above the controller (None = none)
     start_rate: float = 512 * 1024  # bytes/s before anything is known (4 Mbit/s)
     down_gain: float = 2.0  # per second, per target of excess delay: back off fast
-    up_gain: float = 0.10  # per second at an empty queue: probe up slowly near what the link took before
+    up_gain: float = 0.15  # per second at an empty queue: probe up slowly near what the link took before
     up_share: float = 0.30  # below `recover_below` of the best rate that got through, add this share of it
-    recover_below: float = 0.8  # a second, so the link is taken back within seconds when it frees up
+    recover_below: float = 0.9  # a second, so the link is taken back within seconds when it frees up
     start_gain: float = 1.5  # per second until the queue first reaches the target (a slow start)
     peak_fade_s: float = 300.0  # how long the recent peak is remembered (it fades, e^-t/this)
     current_samples: int = 3  # current delay = min of the last few samples (noise filter)
