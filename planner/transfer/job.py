@@ -246,7 +246,8 @@ def _pacer(opts: UploadOptions, throttle: Any, timetable: Any, clock: Clock, pla
         limits.append(_monthly_limit(opts, clock, plan, ui))
     if opts.polite:
         cap = None if timetable is None or timetable.changes else timetable.rate_at(clock.now())
-        limits.append(polite_limit(opts.sas.account_url, clock, cap, opts.rtt_probe))
+        known = plan.rate_bps / 8 if plan.rate_bps else None
+        limits.append(polite_limit(opts.sas.account_url, clock, cap, opts.rtt_probe, known))
     return Pacer(throttle, limits)
 
 

@@ -164,7 +164,12 @@ class PoliteLimit:
 
 
 def polite_limit(url: str, clock: Clock, cap_bytes_per_s: float | None,
-                 probe: Callable[[], float | None] | None = None) -> PoliteLimit:
-    """Polite mode for the service at `url`, bounded by a fixed cap; the sampler is started."""
+                 probe: Callable[[], float | None] | None = None, known_rate: float | None = None) -> PoliteLimit:
+    """Polite mode for the service at `url`, bounded by a fixed cap; the sampler is started. With the
+    rate last measured to this destination (`known_rate`, bytes/s), it starts at half of it rather than
+    ramping up from 4 Mbit/s."""
     sampler = RttSampler(probe or connect_probe(url, clock=clock), clock).start()
-    return PoliteLimit(sampler, PoliteSettings(max_rate=cap_bytes_per_s))
+    settings = PoliteSettings(max_rate=cap_bytes_per_s)
+    if known_rate:
+        settings = PoliteSettings(max_rate=cap_bytes_per_s, start_rate=max(settings.start_rate, known_rate / 2))
+    return PoliteLimit(sampler, settings)

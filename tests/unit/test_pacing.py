@@ -82,3 +82,17 @@ def test_the_sampler_keeps_its_samples_for_the_coordinator() -> None:
         s.step()
     assert [r for _, r in s.drain()] == [0.05, 0.07]
     assert s.drain() == []
+
+
+def test_polite_starts_at_half_the_rate_last_measured_to_the_destination() -> None:
+    from planner.transfer.pacing import polite_limit
+
+    clock = FakeClock()
+    limit = polite_limit("http://127.0.0.1:9/x", clock, None, probe=lambda: None, known_rate=4_000_000)
+    try:
+        assert limit.controller.rate == 2_000_000
+        capped = polite_limit("http://127.0.0.1:9/x", clock, 1_000_000, probe=lambda: None, known_rate=4_000_000)
+        assert capped.controller.rate == 1_000_000  # never above a fixed cap
+        capped.close()
+    finally:
+        limit.close()
