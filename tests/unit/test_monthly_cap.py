@@ -71,3 +71,35 @@ def test_the_eta_counts_the_months_the_cap_spreads_the_job_over() -> None:
     # 25 GB with 5 GB left in January: January's 5, February's 10, March's 10 (1 day at the link's rate)
     eta = monthly_eta(25 * GB, rate, 10 * GB, 5 * GB, now)
     assert eta == pytest.approx((11 + 28) * 86_400 + 86_400)
+
+
+def test_the_plan_counts_the_wait_for_next_month_when_the_allowance_is_used(tmp_path) -> None:
+    import random
+
+    from planner.journal import Journal, remember_rate
+    from planner.memory_store import MemoryBlobStore
+    from planner.sas import parse_sas_url
+    from planner.transfer import UploadOptions, run
+
+    url = ("http://127.0.0.1:10000/devstoreaccount1/traps?sv=2021-08-06&se=2099-01-01T00%3A00%3A00Z&sr=c"
+           "&sp=racwdl&sig=c2VjcmV0c2VjcmV0c2VjcmV0")
+    home = tmp_path / "home"
+    src = tmp_path / "f"
+    (src / "a").mkdir(parents=True)
+    (src / "a" / "IMG_0001.JPG").write_bytes(b"x" * 5000)
+    other = tmp_path / "other"
+    other.mkdir()
+    earlier = Journal.open(other, "http://127.0.0.1:1/acct", "acct", "c", "", home=home)
+    earlier.add_telemetry({int(datetime(2026, 1, 5, 8, 0, tzinfo=UTC).timestamp()): [GB, 1, 0, None, None]})
+    earlier.commit()
+    earlier.close()
+    sas = parse_sas_url(url)
+    remember_rate(sas.account_url, sas.container, 8e6, "upload", home)
+    clock = FakeClock()  # 5 Jan 2026 09:00 UTC
+    _, plan = run(UploadOptions(source=src, sas=sas, home=home, monthly_cap="1GB", dry_run=True),
+                  store=MemoryBlobStore(), clock=clock, rng=random.Random(1))
+    assert plan.eta_seconds is not None
+    assert plan.eta_seconds >= (datetime(2026, 2, 1, tzinfo=UTC) - clock.now()).total_seconds()
+    _, plan = run(UploadOptions(source=src, sas=sas, home=home, dry_run=True),
+                  store=MemoryBlobStore(), clock=clock, rng=random.Random(1))
+    assert plan.eta_seconds is not None and plan.eta_seconds < 1  # without the cap: 5 kB at 8 Mbit/s
