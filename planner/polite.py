@@ -147,6 +147,8 @@ class PoliteController:
     # -- outputs ------------------------------------------------------------------------------------
     @property
     def yielding(self) -> bool:
-        """Holding back for someone else: the queue is over the target or the rate well below its peak."""
-        over = self.queue_s is not None and self.queue_s > self.s.target_s
-        return over or self.rate < self.s.yield_below * self.peak
+        """Holding back for someone else: the rate well below the best that got through lately (or, before
+        anything is known to have got through, below its own peak). A queue briefly over the target while
+        alone is not yielding, so the progress line does not flicker."""
+        reference = self.best or self.peak
+        return self.rate < self.s.yield_below * reference

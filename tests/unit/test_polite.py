@@ -77,11 +77,13 @@ def test_step_down_in_delay_takes_the_link_back_within_ten_seconds() -> None:
 
 def test_a_competing_flow_gets_most_of_the_link_and_mdplan_returns_after() -> None:
     ctl = PoliteController()
-    t, _ = fluid(ctl, 30)
+    t, trace = fluid(ctl, 30)
+    assert not ctl.yielding  # alone: the queue touching the target now and then is not yielding
     # a greedy TCP flow: it takes what mdplan leaves and keeps the queue near 150 ms while it runs
     t, trace = fluid(ctl, 20, t0=t, other=lambda _t: C * 1.05)
     share = sum(r for _, r, _ in trace[-100:]) / 100 / C
     assert share <= 0.30  # the other flow gets >= 70%
+    assert ctl.yielding
     t, trace = fluid(ctl, 10, t0=t)
     assert sum(r for _, r, _ in trace[-30:]) / 30 >= 0.9 * C  # back to >= 90% within 10 s
 
