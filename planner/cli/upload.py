@@ -26,6 +26,12 @@ FOLDER_HELP = "The folder that holds the images (all subfolders are included)."
 SAS_HELP = "The container SAS URL in double quotes, '-' to read it from input, or leave it out and set MDPLAN_SAS."
 CAP_HELP = (f"Speed cap in megabits per second (as AzCopy), from {options.MIN_CAP_MBPS:g} to "
             f"{options.MAX_CAP_MBPS:,.0f}.")
+POLITE_HELP = ("Share the link: measure the round trip while sending and slow down when other traffic needs the "
+               "link (video calls, browsing), keeping the added delay near 25 ms; takes the link back when it is "
+               "free. Any --cap-mbps/--bwlimit still applies.")
+MONTHLY_CAP_HELP = ("Your internet data allowance per month, e.g. 1TB (1 GB to 10 PB): the upload is spread so "
+                    "this calendar month's bytes (every mdplan job on this computer) stay under it, and waits "
+                    "for the next month when it is used up.")
 BWLIMIT_HELP = "Speed cap in rclone's syntax: bytes/s such as 2M, or a timetable such as \"08:00,512k 18:00,off\"."
 
 
@@ -35,6 +41,8 @@ def upload(
     sas: str = typer.Argument(None, metavar="SAS", help=SAS_HELP),
     cap_mbps: float = typer.Option(None, "--cap-mbps", help=CAP_HELP),
     bwlimit: str = typer.Option(None, "--bwlimit", help=BWLIMIT_HELP),
+    polite: bool = typer.Option(False, "--polite", help=POLITE_HELP),
+    monthly_cap: str = typer.Option(None, "--monthly-cap", help=MONTHLY_CAP_HELP),
     workers: str = typer.Option("auto", "--workers", help="Parallel uploads: a number from 1 to "
                                 f"{options.MAX_WORKERS_OPTION}, or auto (tuned to your link)."),
     prefix: str = typer.Option("", "--prefix", help="Folder inside the container to upload into, e.g. 2024/site-a."),
@@ -58,11 +66,12 @@ def upload(
     overwrite = options.overwrite(overwrite)
     n_workers = options.workers(workers)
     options.speed_cap(cap_mbps, bwlimit)  # a bad cap fails before the URL is read and the folder scanned
+    options.monthly_cap(monthly_cap)
     sas_url = resolve_sas_argument(sas)
     opts = UploadOptions(
         source=source, sas=sas_url, prefix=prefix, images_only=images_only,
         include=tuple(include), exclude=tuple(exclude), overwrite=overwrite,  # type: ignore[arg-type]
-        workers=n_workers, bwlimit=bwlimit, cap_mbps=cap_mbps, dry_run=dry_run,
+        workers=n_workers, bwlimit=bwlimit, cap_mbps=cap_mbps, polite=polite, monthly_cap=monthly_cap, dry_run=dry_run,
         reports=[report] if report else [],  # never sent, even when written inside the set
     )
     stop = StopFlag()

@@ -14,7 +14,7 @@ from planner.journal.errors import JobBusy, JournalDamaged, JournalError, journa
 from planner.journal.home import job_id_for, journal_home, journal_path, private_dir, state_dir
 from planner.journal.naming import blob_name_for, clean_prefix
 from planner.journal.rates import last_rate, last_rtt_ms, remember_rate
-from planner.journal.registry import find_job, forget_job, list_jobs
+from planner.journal.registry import bytes_sent_since, find_job, forget_job, list_jobs
 from planner.journal.rows import Counts, FileRow, JobInfo, ScanRow, State
 
 # Old name, kept while planner/upload.py (being rebuilt) still imports it: use `journal_error`.
@@ -22,7 +22,7 @@ _journal_error = journal_error
 
 __all__ = [
     "SCHEMA_VERSION", "Counts", "FileRow", "JobBusy", "JobInfo", "Journal", "JournalDamaged", "JournalError",
-    "ScanRow", "State", "blob_name_for", "clean_prefix", "find_job", "forget_job", "job_id_for",
+    "ScanRow", "State", "blob_name_for", "bytes_sent_since", "clean_prefix", "find_job", "forget_job", "job_id_for",
     "journal_error", "journal_home", "journal_path", "last_rate", "last_rtt_ms", "list_jobs", "private_dir",
     "remember_rate", "state_dir",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from planner.errors import BadInput
-from planner.names import blob_path
+from planner.names import blob_name_problem, blob_path, safe_display
 
 
 def blob_name_for(rel_path: str, prefix: str) -> str:
@@ -23,11 +23,16 @@ def clean_prefix(*parts: str | None) -> str:
             continue
         text = unicodedata.normalize("NFC", part.replace("\\", "/"))
         if len(text) >= 2 and text[1] == ":":
-            raise BadInput(f"The prefix {part!r} looks like a local drive path; give a folder name such as 2024/site-a.")
+            raise BadInput(f"The prefix {safe_display(part)!r} looks like a local drive path; give a folder name such as 2024/site-a.")
         for seg in text.split("/"):
             if seg in ("", "."):
                 continue
             if seg == "..":
-                raise BadInput(f"The prefix {part!r} contains '..'; give a plain folder name such as 2024/site-a.")
+                raise BadInput(f"The prefix {safe_display(part)!r} contains '..'; give a plain folder name such as "
+                               "2024/site-a.")
+            problem = blob_name_problem(seg)
+            if problem is not None:
+                raise BadInput(f"The prefix {safe_display(part)!r} cannot be a folder name in Azure: {problem}; "
+                               "give a plain folder name such as 2024/site-a.")
             segments.append(seg)
     return "/".join(segments)

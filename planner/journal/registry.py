@@ -77,3 +77,22 @@ def forget_job(job: str, home: Path | None = None) -> JobInfo:
         if p.exists():
             p.unlink()
     return info
+
+
+def bytes_sent_since(since: float, home: Path | None = None) -> int:
+    """Bytes every job on this computer sent since `since` (unix seconds), from the journals' telemetry:
+    what counts against a monthly data cap. Read-only; a journal that cannot be read counts 0."""
+    total = 0
+    for p in _journals(home):
+        try:
+            db = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=2.0)
+        except sqlite3.Error:
+            continue
+        try:
+            row = db.execute("SELECT COALESCE(SUM(bytes), 0) FROM telemetry WHERE second >= ?", (int(since),)).fetchone()
+            total += int(row[0] or 0)
+        except sqlite3.Error:
+            continue
+        finally:
+            db.close()
+    return total

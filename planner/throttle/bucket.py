@@ -65,6 +65,7 @@ class Throttle:
         self._rate: float | None = None
         self._change_at: float | None = None
         self._evaluated_at = now
+        self._ceiling: float | None = None  # set_ceiling: a limit below the timetable (polite mode, monthly cap)
         self._set_rate(now)
 
     # -- public ---------------------------------------------------------------------------------
@@ -121,6 +122,17 @@ class Throttle:
     def paused(self) -> bool:
         return self.rate == 0
 
+    def set_ceiling(self, bytes_per_s: float | None) -> None:
+        """A limit on top of the timetable (the lower of the two wins); None removes it, 0 holds every
+        send until a later call raises it. Used by controllers that move the rate while sending (polite
+        mode, a monthly data cap). Debt already owed is paid at the new rate."""
+        ceiling = None if bytes_per_s is None else max(0.0, float(bytes_per_s))
+        with self._lock:
+            now = self.clock.monotonic()
+            self._advance(now)
+            self._ceiling = ceiling
+            self._set_rate(now)
+
     def chunk_size(self) -> int:
         """`chunk_size_for` the cap now, or during a pause the cap that follows it."""
         rate = self.rate
@@ -161,6 +173,8 @@ class Throttle:
             rate = self.timetable.rate_at(wall)
             change = self.timetable.next_change(wall)
             change_at = at + max((change - wall).total_seconds(), 1e-6) if change is not None else None
+        if self._ceiling is not None:
+            rate = self._ceiling if rate is None else min(rate, self._ceiling)
         if rate != self._rate:
             self._largest = 0
             if self._rate is None:
@@ -201,5 +215,7 @@ class Throttle:
             return 0.0
         if rate > 0 and (self._change_at is None or now + deficit / rate <= self._change_at):
             return deficit / rate
-        assert self.timetable is not None  # a finite rate comes from a timetable
-        return eta_seconds(deficit, math.inf, self.timetable, self._wall(now))
+        if self.timetable is None:  # held at 0 by set_ceiling: until a later call raises it
+            return math.inf
+        link = math.inf if self._ceiling is None else self._ceiling
+        return eta_seconds(deficit, link, self.timetable, self._wall(now))

@@ -53,11 +53,13 @@ class Coordinator:
                  telemetry: Telemetry, clock: Clock, stop: StopFlag, ui: UploadUI, max_attempts: int,
                  cap_at: Callable[[Any], float | None] | None = None,
                  eta_fn: Callable[[int, float], float] | None = None,
-                 paused_until: Callable[[], Any] | None = None) -> None:
+                 paused_until: Callable[[], Any] | None = None,
+                 pacer: Callable[[float, int], str | None] | None = None) -> None:
         self.journal, self.plan, self.tasks, self.results = journal, plan, tasks, results
         self.gate, self.tuner, self.network, self.telemetry = gate, tuner, network, telemetry
         self.clock, self.stop, self.ui, self.max_attempts = clock, stop, ui, max_attempts
         self.cap_at, self.eta_fn, self.paused_until = cap_at, eta_fn, paused_until
+        self.pacer = pacer  # limits that move while sending (polite mode): sets the throttle's ceiling
         self.t = Tally()
         self.remaining_bytes = plan.bytes_to_send
         self.waiting: str | None = None
@@ -177,6 +179,7 @@ class Coordinator:
     def tick(self, now: float, m: Msg | None = None) -> None:
         self._woke(self.network.check_clock())
         self._pause_bookkeeping()
+        pace_words = self.pacer(now, self.t.sent_bytes) if self.pacer is not None else None
         if self.cap_at is not None:
             self.telemetry.cap_bps = self.cap_at(self.clock.now())
         self.telemetry.workers = self.gate.limit
@@ -194,7 +197,7 @@ class Coordinator:
             self._last_ui = now
             self.ui.progress(self.telemetry.snapshot(max(0, self.remaining_bytes), eta_fn=self.eta_fn),
                              files_total=self.plan.files_to_send, bytes_total=self.plan.bytes_to_send,
-                             failed=self.t.failed, waiting=self.waiting or self._schedule_words(),
+                             failed=self.t.failed, waiting=self.waiting or self._schedule_words() or pace_words,
                              workers=self.gate.limit)
 
     def _schedule_words(self) -> str | None:

@@ -174,6 +174,10 @@ class _Transfer:
 
         remote = self._remote()
         self._refuse_clashes(remote)
+        if self.opts.polite:  # small idle bursts: a burst is queueing delay for everyone else
+            from planner.transfer.pacing import POLITE_BURST
+
+            return self._send(remote, Throttle(self.timetable, self.clock, max_idle_burst=POLITE_BURST))
         return self._send(remote, Throttle(self.timetable, self.clock))
 
     def _remote(self) -> dict[str, RemoteBlob]:
@@ -206,12 +210,20 @@ class _Transfer:
         network = NetworkWait(clock, seconds=opts.network_down_after, patience=opts.network_patience)
         start_workers = opts.workers or auto_workers(plan.rate_bps, last_rtt_ms(opts.sas.account_url,
                                                                                 opts.sas.container, opts.home))
+        if opts.polite and not opts.workers:  # small requests need a few more in flight to fill the link
+            start_workers = max(start_workers, 8)
         max_workers = opts.workers or MAX_WORKERS
         gate = WorkerGate(start_workers)
         timetable = self.timetable
+        pacer = _pacer(opts, throttle, timetable, clock, plan, self.ui)
+        if pacer is not None:  # the ceiling holds from the first request, not from the coordinator's first tick
+            pacer.tick(clock.monotonic(), 0)
 
         def chunk_size() -> int:
-            return min(SINGLE_PUT_MAX, throttle.chunk_size()) if timetable is not None else SINGLE_PUT_MAX
+            if opts.polite:  # small requests, so a burst never fills the modem's queue
+                return min(SINGLE_PUT_MAX, _polite_chunk(throttle.rate))
+            moving = timetable is not None or pacer is not None
+            return min(SINGLE_PUT_MAX, throttle.chunk_size()) if moving else SINGLE_PUT_MAX
 
         link = Link(throttle, clock, network, Backoff(max_attempts=opts.max_attempts, rng=self.rng, clock=clock),
                     chunk_size)
@@ -222,21 +234,60 @@ class _Transfer:
             self.journal, plan, tasks=tasks, results=results, gate=gate,
             tuner=None if opts.workers else Tuner(start_workers, max_workers), network=network,
             telemetry=Telemetry(clock, clock.now().timestamp()), clock=clock, stop=self.stop, ui=self.ui,
-            max_attempts=opts.max_attempts, cap_at=_cap_at(timetable), eta_fn=_eta_fn(timetable, clock),
-            paused_until=_paused_until(timetable, throttle, clock))
+            max_attempts=opts.max_attempts, cap_at=_cap_at(timetable, throttle, pacer),
+            eta_fn=_eta_fn(timetable, clock, pacer), paused_until=_paused_until(timetable, throttle, clock),
+            pacer=pacer.tick if pacer is not None else None)
         workers = _Workers(max_workers, tasks, results, gate, sender, self.stop)
         try:
             coordinator.run()
         finally:
             workers.quit()
             coordinator.close()
+            if pacer is not None:
+                pacer.close()
         telemetry = coordinator.telemetry
         if telemetry.average_bps() > 0 and coordinator.t.sent_bytes > 1_000_000:
             remember_rate(opts.sas.account_url, opts.sas.container, telemetry.average_bps(), "upload", opts.home)
         return coordinator.finish(clock.monotonic() - started, resume_command(opts))
 
 
-def _cap_at(timetable: Any) -> Callable[[Any], float | None] | None:
+def _pacer(opts: UploadOptions, throttle: Any, timetable: Any, clock: Clock, plan: Plan, ui: UploadUI) -> Any:
+    """Limits that move while sending (polite mode, a monthly data cap), or None."""
+    if not opts.polite and opts.monthly_cap is None:
+        return None
+    from planner.transfer.pacing import Pacer, polite_limit
+
+    limits: list[Any] = []
+    if opts.monthly_cap is not None:
+        limits.append(_monthly_limit(opts, clock, plan, ui))
+    if opts.polite:
+        cap = None if timetable is None or timetable.changes else timetable.rate_at(clock.now())
+        known = plan.rate_bps / 8 if plan.rate_bps else None
+        limits.append(polite_limit(opts.sas.account_url, clock, cap, opts.rtt_probe, known))
+    return Pacer(throttle, limits)
+
+
+def _monthly_limit(opts: UploadOptions, clock: Clock, plan: Plan, ui: UploadUI) -> Any:
+    from planner.journal import bytes_sent_since
+    from planner.options import monthly_cap
+    from planner.transfer.monthly import MonthlyLimit, month_start
+
+    def used_since(start: Any) -> int:
+        return bytes_sent_since(start.timestamp(), opts.home)
+    cap = monthly_cap(opts.monthly_cap)
+    assert cap is not None
+    return MonthlyLimit(cap, used_since(month_start(clock.now())), plan.bytes_to_send, clock, ui.message, used_since)
+
+
+def _polite_chunk(rate: float | None) -> int:
+    from planner.transfer.pacing import polite_chunk
+
+    return polite_chunk(rate)
+
+
+def _cap_at(timetable: Any, throttle: Any = None, pacer: Any = None) -> Callable[[Any], float | None] | None:
+    if pacer is not None:  # the rate chosen (polite mode) under the cap: what the report draws as the cap
+        return lambda _now: (throttle.rate * 8) if throttle.rate is not None else None
     if timetable is None:
         return None
 
@@ -253,12 +304,18 @@ def _paused_until(timetable: Any, throttle: Any, clock: Clock) -> Callable[[], A
     return lambda: timetable.next_change(clock.now()) if throttle.paused else None
 
 
-def _eta_fn(timetable: Any, clock: Clock) -> Callable[[int, float], float] | None:
-    if timetable is None:
+def _eta_fn(timetable: Any, clock: Clock, pacer: Any = None) -> Callable[[int, float], float] | None:
+    monthly = [m for m in (pacer.limits if pacer is not None else []) if hasattr(m, "eta")]
+    if timetable is None and not monthly:
         return None
     from planner.throttle.eta import eta_seconds
 
-    return lambda b, r: eta_seconds(b, r, timetable, clock.now())
+    def eta(b: int, r: float) -> float:  # the later of what the schedule and the monthly cap allow
+        times = [m.eta(b, r) for m in monthly]
+        if timetable is not None:
+            times.append(eta_seconds(b, r, timetable, clock.now()))
+        return max(times)
+    return eta
 
 
 class _Workers:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -30,6 +30,9 @@ class UploadOptions:
     workers: int | None = None  # None = auto
     bwlimit: str | None = None  # rclone syntax incl. timetables
     cap_mbps: float | None = None  # AzCopy's --cap-mbps (megabits/s)
+    monthly_cap: str | None = None  # an ISP's monthly data allowance ("1TB"): the month's bytes stay under it
+    polite: bool = False  # yield the link to other traffic (planner.polite), under any cap
+    rtt_probe: Callable[[], float | None] | None = None  # polite mode's round-trip probe (None = TCP handshake)
     dry_run: bool = False
     follow_symlinks: bool = False
     max_attempts: int = 6  # per file and run, network outages not counted
@@ -160,4 +163,8 @@ def resume_command(opts: UploadOptions) -> str:
         parts += ["--cap-mbps", f"{opts.cap_mbps:g}"]
     if opts.bwlimit is not None:
         parts += ["--bwlimit", _quote(opts.bwlimit)]
+    if opts.monthly_cap is not None:
+        parts += ["--monthly-cap", _quote(opts.monthly_cap)]
+    if opts.polite:
+        parts.append("--polite")
     return " ".join(parts)

@@ -33,6 +33,8 @@ def make_plan(journal: Journal, opts: UploadOptions, timetable: Any, resumed: bo
     eta = None
     if rate:
         eta = _eta(to_send_bytes, rate / 8, timetable, clock)
+        if opts.monthly_cap is not None:  # the months a data allowance spreads the job over
+            eta = max(eta, _monthly_eta(to_send_bytes, rate / 8, opts, clock))
     advice, reasons = None, []
     if rate and to_send_bytes:
         try:  # the advice weighs the rate that will be used: the cap or schedule, not the link's best
@@ -61,6 +63,17 @@ def _eta(remaining_bytes: int, link_bytes_per_s: float, timetable: Any, clock: C
     from planner.throttle.eta import eta_seconds
 
     return eta_seconds(remaining_bytes, link_bytes_per_s, timetable, clock.now())
+
+
+def _monthly_eta(remaining_bytes: int, link_bytes_per_s: float, opts: UploadOptions, clock: Clock) -> float:
+    from planner.journal import bytes_sent_since
+    from planner.options import monthly_cap
+    from planner.transfer.monthly import month_start, monthly_eta
+
+    cap = monthly_cap(opts.monthly_cap)
+    now = clock.now()
+    used = bytes_sent_since(month_start(now).timestamp(), opts.home)
+    return monthly_eta(remaining_bytes, link_bytes_per_s, cap or 0, used, now)
 
 
 def _advice(files: int, nbytes: int, bits_per_second: float, timetable: Any,

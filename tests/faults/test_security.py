@@ -166,8 +166,9 @@ def test_symlinks_do_not_lead_out_of_the_source_folder(azurite, container, tmp_p
 
 
 def test_blob_names_never_climb_out_of_the_prefix(azurite, container, tmp_path):
-    # legal file names on Linux and macOS that look like paths elsewhere
-    names = ["..\\..\\evil.jpg", "..\\up.jpg", "a\\..\\..\\b.jpg", "d/..\\..\\..\\deep.jpg", "..jpg", "...", ". .jpg",
+    # legal file names on Linux and macOS that look like paths elsewhere ("..." is not here: Azure trims
+    # trailing dots, so the upload refuses it by name before sending: tests/unit/test_names.py)
+    names = ["..\\..\\evil.jpg", "..\\up.jpg", "a\\..\\..\\b.jpg", "d/..\\..\\..\\deep.jpg", "..jpg", ". .jpg",
              "%2e%2e", "ok.jpg"]
     if os.name != "posix":
         names = [n for n in names if "\\" not in n]

@@ -741,3 +741,43 @@ def test_cap_holds_across_a_timetable_change() -> None:
     assert sum(n for _, n in before) <= 2 * MiB * 60 + 256 * KiB
     assert _max_window(after, 5.0) <= 512 * KiB * 5 * 1.05
     assert _max_window(after, 1.0) <= 512 * KiB * 1.25
+
+
+# -- set_ceiling: a limit on top of the timetable (polite mode, monthly cap; issues 15, 17) ----------
+def test_set_ceiling_limits_an_unlimited_throttle_and_can_be_removed() -> None:
+    clock = FakeClock()
+    th = Throttle(None, clock)
+    assert th.reserve(10_000_000) == 0.0
+    th.set_ceiling(100_000)
+    assert th.rate == 100_000
+    assert th.reserve(100_000) == pytest.approx(1.0)  # the bucket starts empty under the new limit
+    th.set_ceiling(None)
+    assert th.rate is None and th.reserve(10_000_000) == 0.0
+
+
+def test_set_ceiling_never_raises_the_timetable_and_the_lower_wins() -> None:
+    clock = FakeClock()
+    th = Throttle(Timetable.parse("100k"), clock)
+    th.set_ceiling(1_000_000)
+    assert th.rate == 100 * 1024
+    th.set_ceiling(10_000)
+    assert th.rate == 10_000
+    clock.advance(120)  # a timetable re-evaluation keeps the ceiling
+    assert th.rate == 10_000
+
+
+def test_a_ceiling_of_zero_holds_sends_until_raised() -> None:
+    clock = FakeClock()
+    th = Throttle(None, clock)
+    th.set_ceiling(0)
+    assert th.paused
+    stop = threading.Event()
+    done: list[bool] = []
+
+    def raise_later(seconds: float) -> None:  # the FakeClock's sleep: raise the ceiling after 3 s
+        FakeClock.sleep(clock, seconds)
+        if clock.monotonic() >= 1003:
+            th.set_ceiling(1000)
+    clock.sleep = raise_later  # type: ignore[method-assign]
+    done.append(th.acquire(500, stop))
+    assert done == [True] and 1003 <= clock.monotonic() <= 1004
