@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from planner.errors import SasProblem
 from planner.journal import Journal, blob_name_for, clean_prefix, job_id_for, journal_home
@@ -43,7 +43,10 @@ class VerifyResult:
 
 def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = False,
            include: Sequence[str] = (), exclude: Sequence[str] = (), home: Path | None = None,
-           keep: int = 1000, store: BlobStore | None = None) -> VerifyResult:
+           keep: int = 1000, store: BlobStore | None = None,
+           reference_md5: Mapping[str, str] | None = None) -> VerifyResult:
+    """`reference_md5` (a bag's manifest, rel path -> MD5) is the truth each blob is compared with,
+    instead of the local files' MD5s."""
     from planner.scan import iter_files, source_folder
     from planner.transfer import Selector, md5_file
 
@@ -75,7 +78,8 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
         elif there.md5 is None:
             result.md5_not_stored += 1
         else:
-            local = known_md5.get((e.rel_path, e.size, e.mtime_ns)) or md5_file(e.path)
+            local = ((reference_md5 or {}).get(e.rel_path) or known_md5.get((e.rel_path, e.size, e.mtime_ns))
+                     or md5_file(e.path)).lower()
             if local != there.md5:
                 problem = "MD5 differs"
         if problem:

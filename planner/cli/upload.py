@@ -59,11 +59,13 @@ def upload(
     n_workers = options.workers(workers)
     options.speed_cap(cap_mbps, bwlimit)  # a bad cap fails before the URL is read and the folder scanned
     sas_url = resolve_sas_argument(sas)
+    source, manifest = bag_source(source)
     opts = UploadOptions(
         source=source, sas=sas_url, prefix=prefix, images_only=images_only,
         include=tuple(include), exclude=tuple(exclude), overwrite=overwrite,  # type: ignore[arg-type]
         workers=n_workers, bwlimit=bwlimit, cap_mbps=cap_mbps, dry_run=dry_run,
         reports=[report] if report else [],  # never sent, even when written inside the set
+        expected_md5=manifest,
     )
     stop = StopFlag()
     install_stop_handlers(stop)
@@ -85,6 +87,18 @@ def upload(
     else:
         _print_upload_result(result)
     return result.exit_code
+
+
+def bag_source(source):
+    """A drive made by `mdplan drive copy` (a BagIt bag): its payload under the original names, each file held
+    to the bag's MD5. Anything else: the folder as it is, no manifest."""
+    from planner.drive import bag_or_none
+
+    bag = bag_or_none(source)
+    if bag is None:
+        return source, None
+    note(f"{source} is a bag: its {len(bag.md5):,} files under their original names, each held to the bag's MD5.")
+    return source / "data", bag.md5
 
 
 def _print_upload_result(result) -> None:

@@ -124,5 +124,17 @@ def read_bag(bag_dir: Path) -> BagManifest:
     return BagManifest(bag_dir, md5, info)
 
 
+def bag_or_none(folder: Path) -> BagManifest | None:
+    """The bag in `folder` if it is one (bagit.txt and data/), else None; BadInput for a broken bag."""
+    from planner.errors import BadInput
+
+    if not is_bag(folder):
+        return None
+    try:
+        return read_bag(folder)
+    except NotABag as e:
+        raise BadInput(str(e), hint="Run `mdplan drive check` on it, or give its data folder as a plain folder.") from None
+
+
 def is_bag(folder: Path) -> bool:
     return (folder / "bagit.txt").is_file() and (folder / "data").is_dir()

@@ -24,6 +24,9 @@ from planner.errors import BadInput, ExitCode
 from planner.transfer.options import StopFlag
 
 
+MIN_BYTES_FOR_RATE = 64 * 1024 * 1024  # a few small files say little about the drive's speed
+
+
 def scan_set(job: DriveJob, source: Path, opts: DriveOptions) -> list[tuple[str, str]]:
     """Upload's selection (litter, links, --include/--exclude, --images-only) into the drive job."""
     from planner.outputs import own_outputs
@@ -251,7 +254,7 @@ def outcome(job: DriveJob, no: int, target: Path, fs: str, t: _Tally, seconds: f
     w = t.nbytes / t.write_s if t.write_s > 0 else None
     r = t.nbytes / t.read_s if t.read_s > 0 else None
     c = t.nbytes / seconds if seconds > 0 and t.nbytes else None
-    if c and t.nbytes >= 64 * 1024 * 1024:  # a few small files say little about the drive
+    if c and t.nbytes >= MIN_BYTES_FOR_RATE:
         remember_drive_rates(c, w, r, home=job.path.parent.parent)
     if error:
         name, code = "drive error", ExitCode.PARTIAL

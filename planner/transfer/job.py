@@ -199,7 +199,8 @@ class _Transfer:
 
         link = Link(throttle, clock, network, Backoff(max_attempts=opts.max_attempts, rng=self.rng, clock=clock),
                     chunk_size)
-        policy = SendPolicy(opts.overwrite, opts.sas.can("r") is not False, opts.max_attempts, plan.job_id)
+        policy = SendPolicy(opts.overwrite, opts.sas.can("r") is not False, opts.max_attempts, plan.job_id,
+                            opts.expected_md5)
         sender = Sender(self.store, Path(opts.source), link=link, policy=policy, remote=remote, results=results,
                         stop=self.stop)
         coordinator = Coordinator(
