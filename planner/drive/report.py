@@ -65,7 +65,7 @@ def write_drive_report(res: DriveResult, given: str | None) -> tuple[Path, Path]
         def write(path: Path) -> Path:
             write_private(path, lambda f: f.write(page))
             csv_path = path.with_suffix(".csv")
-            write_private(csv_path, lambda f: _write_csv(f, job))
+            write_private(csv_path, lambda f: _write_csv(f, job), encoding="utf-8-sig")  # Excel reads UTF-8
             return path
 
         html_done = write_with_fallback(html_path, write)
