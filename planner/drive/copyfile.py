@@ -8,6 +8,7 @@ place. A file whose source changed during the copy (size or mtime) is reported, 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import time
@@ -28,6 +29,14 @@ class SourceChanged(Exception):
 
 class TargetError(Exception):
     """Writing to the drive failed (full, pulled out, read-only): the run stops."""
+
+    def __init__(self, message: str, errno_: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno_
+
+    @property
+    def full(self) -> bool:
+        return self.errno in (errno.ENOSPC, getattr(errno, "EFBIG", -1))
 
 
 @dataclass
@@ -68,7 +77,9 @@ def _write(src: Path, part: Path) -> tuple[str, int, os.stat_result]:
                 os.fsync(fout.fileno())
                 _drop_cache(fout.fileno())
             except OSError as e:
-                raise TargetError(f"cannot write {part}: {e.strerror or e}") from e
+                fout.close()
+                _remove(part)
+                raise TargetError(f"cannot write {part}: {e.strerror or e}", e.errno) from e
     return h.hexdigest(), n, before
 
 

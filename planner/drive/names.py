@@ -35,6 +35,7 @@ class NameProblem:
 _FAMILY = {
     "vfat": "fat32", "msdos": "fat32", "fat": "fat32", "fat32": "fat32",
     "exfat": "exfat", "ntfs": "ntfs", "ntfs3": "ntfs", "fuseblk": "exfat/ntfs", "fuse.exfat": "exfat",
+    "fuse.fusefat": "fat32",
     "ext2": "unix", "ext3": "unix", "ext4": "unix", "xfs": "unix", "btrfs": "unix", "zfs": "unix",
     "tmpfs": "unix", "overlay": "unix", "apfs": "unix", "hfs": "unix", "f2fs": "unix",
 }

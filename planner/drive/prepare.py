@@ -177,20 +177,21 @@ class _Run:
         pending = self.job.pending()
         total_b = sum(s for _r, s, _m in pending)
         manifest = sum(len(r.encode()) + 40 for r, _s, _m in self.job.on_drive(self.no))
-        free = free_bytes(self.target)
+        known = self.info.total_bytes > 0  # some drivers (fusefat) report no sizes: then ENOSPC says full
+        free = free_bytes(self.target) if known else 1 << 62
         cluster = max(1, self.info.cluster_bytes)
         last = 0.0
         for i, (rel, size, _mtime) in enumerate(pending):
             if self.stop.soft.is_set():
                 self.interrupted = True
                 return
-            if i % 256 == 255:
+            if known and i % 256 == 255:
                 free = free_bytes(self.target)
             need = -(-size // cluster) * cluster + cluster
             line = len(rel.encode()) + 40
             if need + manifest + line + self.opts.reserve_bytes > free:
                 self.no_room += 1
-                if need + self.opts.reserve_bytes > self.info.total_bytes:
+                if known and need + self.opts.reserve_bytes > self.info.total_bytes:
                     self.too_big += 1
                     self.job.mark_failed(rel, "larger than the whole drive")
                 continue
@@ -210,7 +211,10 @@ class _Run:
         try:
             done = copy_verified(self.source / rel, self.target / "data" / rel)
         except TargetError as e:
-            self.error = str(e)
+            if e.full:  # the drive said so itself: this drive is done, the file goes on the next one
+                self.no_room += 1
+            else:
+                self.error = str(e)
             return False
         except ReadBackMismatch as e:
             self.job.mark_failed(rel, f"{e}; the drive may be failing")
