@@ -1,3 +1,3 @@
 """Importing this registers every scenario, in the order BENCHMARKS.md shows them."""
 
-from benchmarks import link_bench, scan_bench, upload_bench, probe_bench  # noqa: F401
+from benchmarks import link_bench, scan_bench, upload_bench, probe_bench, drive_bench  # noqa: F401
