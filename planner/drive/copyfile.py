@@ -56,6 +56,7 @@ def _drop_cache(fd: int) -> None:
 
 
 def _write(src: Path, part: Path) -> tuple[str, int, os.stat_result]:
+    """Source to the temporary name, hashed as read; flushed to the OS (made durable by _sync)."""
     h = hashlib.md5()
     n = 0
     with open(src, "rb") as fin:
@@ -63,7 +64,7 @@ def _write(src: Path, part: Path) -> tuple[str, int, os.stat_result]:
         try:
             fout = open(part, "wb")
         except OSError as e:
-            raise TargetError(f"cannot create {part}: {e.strerror or e}") from e
+            raise TargetError(f"cannot create {part}: {e.strerror or e}", e.errno) from e
         with fout:
             try:
                 while True:
@@ -74,13 +75,25 @@ def _write(src: Path, part: Path) -> tuple[str, int, os.stat_result]:
                     fout.write(buf)
                     n += len(buf)
                 fout.flush()
-                os.fsync(fout.fileno())
-                _drop_cache(fout.fileno())
             except OSError as e:
                 fout.close()
                 _remove(part)
                 raise TargetError(f"cannot write {part}: {e.strerror or e}", e.errno) from e
     return h.hexdigest(), n, before
+
+
+def _sync(part: Path) -> None:
+    """fsync, then drop the file's pages from the cache so the read-back reads the drive."""
+    try:
+        fd = os.open(part, os.O_RDWR | getattr(os, "O_BINARY", 0))
+        try:
+            os.fsync(fd)
+            _drop_cache(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        _remove(part)
+        raise TargetError(f"cannot write {part}: {e.strerror or e}", e.errno) from e
 
 
 def _read_back(part: Path) -> str:
@@ -106,30 +119,86 @@ def part_name(dest: Path) -> Path:
     return dest.with_name("~" + hashlib.md5(dest.name.encode("utf-8", "surrogateescape")).hexdigest()[:16] + PART_SUFFIX)
 
 
-def copy_verified(src: Path, dest: Path) -> Copied:
-    """Copy src to dest through a temporary name, read back from the drive, then rename into place."""
+@dataclass
+class _Written:
+    src: Path
+    dest: Path
+    part: Path
+    md5: str
+    size: int
+    write_seconds: float
+
+
+def _write_one(src: Path, dest: Path) -> _Written:
     part = part_name(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise TargetError(f"cannot create the folder {dest.parent}: {e.strerror or e}") from e
+        raise TargetError(f"cannot create the folder {dest.parent}: {e.strerror or e}", e.errno) from e
     t0 = time.perf_counter()
     md5, n, before = _write(src, part)
-    t1 = time.perf_counter()
     after = os.stat(src)
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or n != after.st_size:
         _remove(part)
         raise SourceChanged(f"{src} changed while it was copied")
-    back = _read_back(part)
-    t2 = time.perf_counter()
-    if back != md5:
-        _remove(part)
-        raise ReadBackMismatch(f"the drive gave back other bytes for {dest.name} (MD5 {back}, written {md5})")
+    return _Written(src, dest, part, md5, n, time.perf_counter() - t0)
+
+
+def _verify_and_place(w: _Written) -> float:
+    t0 = time.perf_counter()
+    back = _read_back(w.part)
+    if back != w.md5:
+        _remove(w.part)
+        raise ReadBackMismatch(f"the drive gave back other bytes for {w.dest.name} (MD5 {back}, written {w.md5})")
     try:
-        os.replace(part, dest)
+        os.replace(w.part, w.dest)
     except OSError as e:
-        raise TargetError(f"cannot rename {part.name} into place: {e.strerror or e}") from e
-    return Copied(md5, n, t1 - t0, t2 - t1)
+        raise TargetError(f"cannot rename {w.part.name} into place: {e.strerror or e}", e.errno) from e
+    return time.perf_counter() - t0
+
+
+def copy_batch(pairs: list[tuple[Path, Path]]) -> list[Copied | Exception]:
+    """Copy a batch of (source, destination) files: write them all, fsync them all (one journal commit
+    on most file systems instead of one per file), then read each back from the drive and rename it into
+    place. One result per pair: Copied, or the file's own failure (SourceChanged, ReadBackMismatch,
+    OSError reading the source). A TargetError (the drive) is raised: the batch's files not yet renamed
+    are left as temporary names, removed by the next run."""
+    written: list[_Written | Exception] = []
+    for src, dest in pairs:
+        try:
+            written.append(_write_one(src, dest))
+        except TargetError:
+            for w in written:
+                if isinstance(w, _Written):
+                    _remove(w.part)
+            raise
+        except (SourceChanged, OSError) as e:
+            written.append(e)
+    t0 = time.perf_counter()
+    for w in written:
+        if isinstance(w, _Written):
+            _sync(w.part)
+    sync_share = (time.perf_counter() - t0) / max(1, sum(w.size for w in written if isinstance(w, _Written)))
+    out: list[Copied | Exception] = []
+    for w in written:
+        if not isinstance(w, _Written):
+            out.append(w)
+            continue
+        try:
+            read_s = _verify_and_place(w)
+        except ReadBackMismatch as e:
+            out.append(e)
+            continue
+        out.append(Copied(w.md5, w.size, w.write_seconds + sync_share * w.size, read_s))
+    return out
+
+
+def copy_verified(src: Path, dest: Path) -> Copied:
+    """One file: copy through a temporary name, fsync, read back from the drive, rename into place."""
+    result = copy_batch([(src, dest)])[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def _remove(path: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from planner import __version__
 from planner.drive.bag import BagInfo, is_bag, read_marker, write_bag, write_marker
-from planner.drive.copyfile import PART_SUFFIX, ReadBackMismatch, SourceChanged, TargetError, copy_verified
+from planner.drive.copyfile import PART_SUFFIX, ReadBackMismatch, SourceChanged, TargetError, copy_batch
 from planner.drive.jobdb import DriveJob
 from planner.drive.names import check_paths, rules_for
 from planner.drive.options import DriveOptions, DriveResult, Progress, ProgressFn
@@ -24,6 +24,8 @@ from planner.errors import BadInput, ExitCode
 from planner.transfer.options import StopFlag
 
 
+BATCH_FILES = 128  # files written, then fsync'ed together, then read back: one journal commit per batch
+BATCH_BYTES = 64 * 1024 * 1024  # and at most this much data in the page cache between writing and reading back
 MIN_BYTES_FOR_RATE = 64 * 1024 * 1024  # a few small files say little about the drive's speed
 
 
@@ -180,13 +182,12 @@ class _Run:
         known = self.info.total_bytes > 0  # some drivers (fusefat) report no sizes: then ENOSPC says full
         free = free_bytes(self.target) if known else 1 << 62
         cluster = max(1, self.info.cluster_bytes)
-        last = 0.0
+        batch: list[str] = []
+        batch_bytes = 0
         for i, (rel, size, _mtime) in enumerate(pending):
             if self.stop.soft.is_set():
                 self.interrupted = True
-                return
-            if known and i % 256 == 255:
-                free = free_bytes(self.target)
+                break
             need = -(-size // cluster) * cluster + cluster
             line = len(rel.encode()) + 40
             if need + manifest + line + self.opts.reserve_bytes > free:
@@ -195,41 +196,54 @@ class _Run:
                     self.too_big += 1
                     self.job.mark_failed(rel, "larger than the whole drive")
                 continue
-            if not self._copy_one(rel):
-                return
+            batch.append(rel)
+            batch_bytes += size
             free -= need
             manifest += line
-            now = time.monotonic()
-            if self.progress and (now - last >= 1.0 or i == len(pending) - 1):
-                last = now
-                rate = self.tally.nbytes / max(1e-6, now - t0)
-                left = total_b - self.tally.nbytes
-                self.progress(Progress(self.tally.files, len(pending), self.tally.nbytes, total_b, rate,
-                                       left / rate if rate > 0 else None))
+            if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
+                if not self._copy_batch(batch):
+                    return
+                batch, batch_bytes = [], 0
+                if known:
+                    free = free_bytes(self.target)  # what the drive says, now the batch is on it
+                self._report(t0, len(pending), total_b)
+        if batch:
+            self._copy_batch(batch)
+        self._report(t0, len(pending), total_b)
 
-    def _copy_one(self, rel: str) -> bool:
+    def _report(self, t0: float, files: int, nbytes: int) -> None:
+        if self.progress:
+            now = time.monotonic()
+            rate = self.tally.nbytes / max(1e-6, now - t0)
+            left = nbytes - self.tally.nbytes
+            self.progress(Progress(self.tally.files, files, self.tally.nbytes, nbytes, rate,
+                                   left / rate if rate > 0 else None))
+
+    def _copy_batch(self, rels: list[str]) -> bool:
+        """Copy a batch; False when the drive failed or filled up (the run stops)."""
         try:
-            done = copy_verified(self.source / rel, self.target / "data" / rel)
+            results = copy_batch([(self.source / rel, self.target / "data" / rel) for rel in rels])
         except TargetError as e:
-            if e.full:  # the drive said so itself: this drive is done, the file goes on the next one
+            if e.full:  # the drive said so itself: this drive is done, the files go on the next one
                 self.no_room += 1
             else:
                 self.error = str(e)
             return False
-        except ReadBackMismatch as e:
-            self.job.mark_failed(rel, f"{e}; the drive may be failing")
-            return True
-        except SourceChanged:
-            self.job.mark_failed(rel, "the file changed while it was copied; run again to copy it")
-            return True
-        except OSError as e:
-            self.job.mark_failed(rel, f"cannot read the file ({e.strerror or e})")
-            return True
-        self.job.mark_done(rel, self.no, done.md5)
-        self.tally.files += 1
-        self.tally.nbytes += done.size
-        self.tally.write_s += done.write_seconds
-        self.tally.read_s += done.read_seconds
+        for rel, done in zip(rels, results):
+            if isinstance(done, ReadBackMismatch):
+                self.job.mark_failed(rel, f"{done}; the drive may be failing")
+            elif isinstance(done, SourceChanged):
+                self.job.mark_failed(rel, "the file changed while it was copied; run again to copy it")
+            elif isinstance(done, OSError):
+                self.job.mark_failed(rel, f"cannot read the file ({done.strerror or done})")
+            elif isinstance(done, Exception):
+                raise done
+            else:
+                self.job.mark_done(rel, self.no, done.md5)
+                self.tally.files += 1
+                self.tally.nbytes += done.size
+                self.tally.write_s += done.write_seconds
+                self.tally.read_s += done.read_seconds
         return True
 
     def _finish_bag(self) -> None:
