@@ -157,39 +157,47 @@ def _verify_and_place(w: _Written) -> float:
     return time.perf_counter() - t0
 
 
+WORKERS = 4  # files in flight within a batch: reading, hashing (GIL released) and writing overlap
+
+
+def _guarded(fn, *args):
+    try:
+        return fn(*args)
+    except (TargetError, SourceChanged, ReadBackMismatch, OSError) as e:
+        return e
+
+
 def copy_batch(pairs: list[tuple[Path, Path]]) -> list[Copied | Exception]:
     """Copy a batch of (source, destination) files: write them all, fsync them all (one journal commit
     on most file systems instead of one per file), then read each back from the drive and rename it into
     place. One result per pair: Copied, or the file's own failure (SourceChanged, ReadBackMismatch,
     OSError reading the source). A TargetError (the drive) is raised: the batch's files not yet renamed
-    are left as temporary names, removed by the next run."""
-    written: list[_Written | Exception] = []
-    for src, dest in pairs:
-        try:
-            written.append(_write_one(src, dest))
-        except TargetError:
+    are left as temporary names, removed by this or the next run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        t0 = time.perf_counter()
+        written = list(pool.map(lambda p: _guarded(_write_one, *p), pairs))
+        drive_error = next((w for w in written if isinstance(w, TargetError)), None)
+        synced = list(pool.map(lambda w: _guarded(_sync, w.part) if isinstance(w, _Written) else None, written))
+        drive_error = drive_error or next((e for e in synced if isinstance(e, TargetError)), None)
+        if drive_error is not None:
             for w in written:
                 if isinstance(w, _Written):
                     _remove(w.part)
-            raise
-        except (SourceChanged, OSError) as e:
-            written.append(e)
-    t0 = time.perf_counter()
-    for w in written:
-        if isinstance(w, _Written):
-            _sync(w.part)
-    sync_share = (time.perf_counter() - t0) / max(1, sum(w.size for w in written if isinstance(w, _Written)))
+            raise drive_error
+        t1 = time.perf_counter()
+        placed = list(pool.map(lambda w: _guarded(_verify_and_place, w) if isinstance(w, _Written) else w, written))
+        t2 = time.perf_counter()
+    good = max(1, sum(w.size for w in written if isinstance(w, _Written)))
     out: list[Copied | Exception] = []
-    for w in written:
-        if not isinstance(w, _Written):
-            out.append(w)
-            continue
-        try:
-            read_s = _verify_and_place(w)
-        except ReadBackMismatch as e:
-            out.append(e)
-            continue
-        out.append(Copied(w.md5, w.size, w.write_seconds + sync_share * w.size, read_s))
+    for w, p in zip(written, placed):
+        if isinstance(p, TargetError):
+            raise p
+        if isinstance(w, _Written) and isinstance(p, float):  # the phases' wall time, shared out by size
+            out.append(Copied(w.md5, w.size, (t1 - t0) * w.size / good, (t2 - t1) * w.size / good))
+        else:
+            out.append(p if isinstance(p, Exception) else w)  # type: ignore[arg-type]
     return out
 
 
