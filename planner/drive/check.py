@@ -33,6 +33,9 @@ class CheckResult:
         return len(self.missing) + len(self.changed) + len(self.extra) + len(self.unreadable)
 
 
+READERS = 4
+
+
 def _md5(path: Path) -> str:
     h = hashlib.md5()
     with open(path, "rb") as f:
@@ -66,23 +69,30 @@ def check_bag(bag_dir: Path, progress: Callable[[int, int], None] | None = None)
     res = CheckResult(str(bag_dir), 0, len(bag.md5), 0, 0, 0.0, info=bag.info)
     present = _on_disk(data)
     res.extra = sorted(present - set(bag.md5))
-    for i, (rel, want) in enumerate(sorted(bag.md5.items())):
-        if rel not in present:
-            res.missing.append(rel)
-            continue
-        path = data / rel
+    entries = sorted(bag.md5.items())
+    res.missing = [rel for rel, _ in entries if rel not in present]
+    todo = [(rel, want) for rel, want in entries if rel in present]
+
+    def one(item: tuple[str, str]) -> tuple[str, str, str | None, int, str]:
+        rel, want = item
         try:
-            got = _md5(path)
-            res.bytes_checked += path.stat().st_size
+            return rel, want, _md5(data / rel), (data / rel).stat().st_size, ""
         except OSError as e:
-            res.unreadable.append((rel, e.strerror or str(e)))
-            continue
-        if got.lower() != want.lower():
-            res.changed.append(rel)
-        else:
-            res.files_ok += 1
-        if progress:
-            progress(i + 1, len(bag.md5))
+            return rel, want, None, 0, e.strerror or str(e)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=READERS) as pool:  # hashlib releases the GIL: reads overlap
+        for i, (rel, want, got, size, err) in enumerate(pool.map(one, todo)):
+            if got is None:
+                res.unreadable.append((rel, err))
+            elif got.lower() != want.lower():
+                res.changed.append(rel)
+            else:
+                res.files_ok += 1
+            res.bytes_checked += size
+            if progress:
+                progress(i + 1, len(todo))
     res.seconds = time.monotonic() - t0
     res.exit_code = int(ExitCode.OK if res.problems == 0 else ExitCode.PARTIAL)
     return res
