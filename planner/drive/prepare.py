@@ -136,8 +136,12 @@ def copy_to_drive(opts: DriveOptions, progress: ProgressFn | None = None, stop: 
             raise BadInput(f"Cannot create {target} ({e.strerror or e}).") from None
         no = known if known is not None else job.new_drive(str(target), fs)
         job.ensure_drive(no, str(target), fs)
-        write_marker(target, job.meta("group") or "", no, job.meta("source") or str(source))
-        _resume_drive(job, no, target / "data")
+        try:
+            write_marker(target, job.meta("group") or "", no, job.meta("source") or str(source))
+            _resume_drive(job, no, target / "data")
+        except OSError as e:
+            raise BadInput(f"Cannot write to {target} ({e.strerror or e}).",
+                           hint="Check the drive is plugged in and not read-only, then run the same command again.") from None
         run = _Run(job, no, source, target, info, opts, progress, stop or StopFlag())
         return run.go()
     finally:
@@ -205,7 +209,11 @@ class _Run:
                     return
                 batch, batch_bytes = [], 0
                 if known:
-                    free = free_bytes(self.target)  # what the drive says, now the batch is on it
+                    try:
+                        free = free_bytes(self.target)  # what the drive says, now the batch is on it
+                    except OSError as e:
+                        self.error = f"cannot read the free space of {self.target}: {e.strerror or e}"
+                        return
                 self._report(t0, len(pending), total_b)
         if batch:
             self._copy_batch(batch)

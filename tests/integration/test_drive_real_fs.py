@@ -133,3 +133,37 @@ def test_a_set_larger_than_the_drive_goes_on_two_real_drives(drives, tmp_path):
     for mnt in (first, second):
         bagit.Bag(str(mnt / "bag")).validate()
         assert main(["drive", "check", str(mnt / "bag")]) == 0
+
+
+def test_a_drive_pulled_out_mid_copy_then_plugged_back_in(drives, tmp_path):
+    """The FUSE driver killed mid-copy (what a pulled USB drive looks like to the copy): one line and
+    exit 1, no traceback; mounted again, the same command finishes and the drive checks clean."""
+    import signal
+    import sys
+    import time
+
+    files = make_set(tmp_path / "src", 300, 100_000)
+    mnt = drives("exfat", "pulled", 64)
+    if "fuseblk" not in Path("/proc/mounts").read_text():
+        pytest.skip("exFAT is mounted by the kernel here; pulling needs the FUSE driver's process")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-m", "planner", "drive", "copy", str(tmp_path / "src"), str(mnt / "bag")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 60 and proc.poll() is None:
+        if (mnt / "bag" / "data").is_dir() and any((mnt / "bag" / "data").rglob("*.JPG")):
+            break
+        time.sleep(0.05)
+    pid = subprocess.run(["pgrep", "-f", f"mount.exfat-fuse .* {mnt}"], capture_output=True, text=True).stdout.split()
+    assert pid, "the FUSE driver's process was not found"
+    os.kill(int(pid[0]), signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode in (1, 2), (proc.returncode, err)  # 1: drive error mid-copy; 2: cannot write to it
+    assert "Traceback" not in err and "unexpected error" not in err + out, err + out
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+    dev = subprocess.run(["losetup", "-j", str(tmp_path / "pulled.img")], capture_output=True, text=True).stdout.split(":")[0]
+    subprocess.run(["fsck.exfat", "-y", dev], capture_output=True)
+    assert subprocess.run(["mount.exfat-fuse", dev, str(mnt)], capture_output=True).returncode == 0
+    assert main(["drive", "copy", str(tmp_path / "src"), str(mnt / "bag")]) == 0
+    assert check_bag(mnt / "bag").files_ok == len(files)
+    bagit.Bag(str(mnt / "bag")).validate()
