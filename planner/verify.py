@@ -44,7 +44,8 @@ class VerifyResult:
 def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = False,
            include: Sequence[str] = (), exclude: Sequence[str] = (), home: Path | None = None,
            keep: int = 1000, store: BlobStore | None = None,
-           reference_md5: Mapping[str, str] | None = None) -> VerifyResult:
+           reference_md5: Mapping[str, str] | None = None,
+           original_names: Mapping[str, str] | None = None) -> VerifyResult:
     """`reference_md5` (a bag's manifest, rel path -> MD5) is the truth each blob is compared with,
     instead of the local files' MD5s."""
     from planner.scan import iter_files, source_folder
@@ -66,7 +67,7 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
         selected, _ = selector.decide(e.rel_path, kind)
         if not selected:
             continue
-        name = blob_name_for(e.rel_path, full_prefix)
+        name = blob_name_for((original_names or {}).get(e.rel_path, e.rel_path), full_prefix)
         result.files_checked += 1
         result.bytes_checked += e.size
         there = remote.get(name)

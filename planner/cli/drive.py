@@ -33,6 +33,8 @@ def copy(
     images_only: bool = typer.Option(False, "--images-only", help="Copy only image files MegaDetector reads."),
     include: list[str] = typer.Option([], "--include", help="As for upload (repeatable)."),
     exclude: list[str] = typer.Option([], "--exclude", help="As for upload (repeatable)."),
+    map_names: bool = typer.Option(False, "--map-names", help="Give names the drive cannot hold (e.g. 'a:b.jpg', "
+                                   "'CON.jpg') a safe one; the bag records the originals, which upload restores."),
     report: str = typer.Option(None, "--report", help="HTML report file or folder (default: Documents/mdplan-reports)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON summary at the end."),
 ) -> int:
@@ -43,7 +45,8 @@ def copy(
     from planner.drive import DriveOptions, copy_to_drive
     from planner.transfer.options import StopFlag
 
-    opts = DriveOptions(options.folder(folder), Path(target), images_only, tuple(include), tuple(exclude))
+    opts = DriveOptions(options.folder(folder), Path(target), images_only, tuple(include), tuple(exclude),
+                        map_names=map_names)
     stop = StopFlag()
     install_stop_handlers(stop)
     res = copy_to_drive(opts, progress=None if json_out else _progress, stop=stop)
@@ -67,7 +70,8 @@ def _print_copy(res) -> None:
     from planner.units import format_bytes, format_duration
 
     if res.outcome == "refused":
-        say(f"mdplan: {res.message} These names must change, or format the drive exFAT/NTFS:")
+        say(f"mdplan: {res.message} Rename these files, format the drive exFAT, or run again with --map-names "
+            "(the bag then records the original names, which upload restores):")
         for p in res.problems[:100]:
             say(f"  {p.rel_path}: {p.reason}")
         if len(res.problems) > 100:

@@ -59,13 +59,13 @@ def upload(
     n_workers = options.workers(workers)
     options.speed_cap(cap_mbps, bwlimit)  # a bad cap fails before the URL is read and the folder scanned
     sas_url = resolve_sas_argument(sas)
-    source, manifest = bag_source(source)
+    source, manifest, names = bag_source(source)
     opts = UploadOptions(
         source=source, sas=sas_url, prefix=prefix, images_only=images_only,
         include=tuple(include), exclude=tuple(exclude), overwrite=overwrite,  # type: ignore[arg-type]
         workers=n_workers, bwlimit=bwlimit, cap_mbps=cap_mbps, dry_run=dry_run,
         reports=[report] if report else [],  # never sent, even when written inside the set
-        expected_md5=manifest,
+        expected_md5=manifest, blob_names=names,
     )
     stop = StopFlag()
     install_stop_handlers(stop)
@@ -96,9 +96,9 @@ def bag_source(source):
 
     bag = bag_or_none(source)
     if bag is None:
-        return source, None
+        return source, None, None
     note(f"{source} is a bag: its {len(bag.md5):,} files under their original names, each held to the bag's MD5.")
-    return source / "data", bag.md5
+    return source / "data", bag.md5, bag.original_names
 
 
 def _print_upload_result(result) -> None:

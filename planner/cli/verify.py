@@ -37,9 +37,10 @@ def verify(
     sas_url = resolve_sas_argument(sas)
     from planner.cli.upload import bag_source
 
-    source, manifest = bag_source(source)  # a bag: its manifest is the reference, its payload the files
+    source, manifest, names = bag_source(source)  # a bag: its manifest is the reference, its payload the files
     res = do_verify(source, sas_url, prefix=prefix, images_only=images_only,
-                    include=tuple(include), exclude=tuple(exclude), reference_md5=manifest)
+                    include=tuple(include), exclude=tuple(exclude), reference_md5=manifest,
+                    original_names=names)
     if json_out:
         data = to_jsonable(res)
         data["ok"] = res.ok

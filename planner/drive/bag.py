@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MARKER = "mdplan-drive.txt"  # a tag file: which job and which drive of the set this bag is
+NAMES = "mdplan-names.txt"  # a tag file (--map-names): one JSON object a line, {"drive": ..., "original": ...}
 
 
 def encode_path(rel: str) -> str:
@@ -68,7 +69,8 @@ class BagInfo:
     date: str
 
 
-def write_bag(bag_dir: Path, entries: Iterable[tuple[str, int, str]], info: BagInfo) -> tuple[int, int]:
+def write_bag(bag_dir: Path, entries: Iterable[tuple[str, int, str]], info: BagInfo,
+              renamed: dict[str, str] | None = None) -> tuple[int, int]:
     """Write bagit.txt, manifest-md5.txt, bag-info.txt and tagmanifest-md5.txt for the payload already in
     data/ (entries: relative path, size, MD5). Returns (files, bytes)."""
     lines, nbytes, nfiles = [], 0, 0
@@ -88,7 +90,12 @@ def write_bag(bag_dir: Path, entries: Iterable[tuple[str, int, str]], info: BagI
         ("Set-Files-Total", str(info.files_total)), ("Set-Bytes-Total", str(info.bytes_total)),
     ]
     _write_text(bag_dir / "bag-info.txt", "".join(f"{k}: {v.replace(chr(10), ' ')}\n" for k, v in tags))
-    tag_files = ["bagit.txt", "bag-info.txt", "manifest-md5.txt", MARKER]
+    if renamed:
+        import json
+
+        _write_text(bag_dir / NAMES, "".join(json.dumps({"drive": k, "original": v}, ensure_ascii=False) + "\n"
+                                             for k, v in sorted(renamed.items())))
+    tag_files = ["bagit.txt", "bag-info.txt", "manifest-md5.txt", MARKER, NAMES]
     tag_lines = [f"{_file_digest(bag_dir / t, 'md5')} {t}\n" for t in tag_files if (bag_dir / t).exists()]
     _write_text(bag_dir / "tagmanifest-md5.txt", "".join(tag_lines))
     return nfiles, nbytes
@@ -103,6 +110,7 @@ class BagManifest:
     path: Path
     md5: dict[str, str]  # relative payload path (no data/) -> MD5
     info: dict[str, str]
+    original_names: dict[str, str] = field(default_factory=dict)  # path on the drive -> the set's own name
 
 
 def read_bag(bag_dir: Path) -> BagManifest:
@@ -121,7 +129,24 @@ def read_bag(bag_dir: Path) -> BagManifest:
     for entry, hashes in bag.payload_entries().items():
         md5[entry.replace(os.sep, "/")[len("data/"):]] = hashes["md5"]  # bagit decoded CR/LF already
     info = {k: (v[0] if isinstance(v, list) else v) for k, v in bag.info.items()}
-    return BagManifest(bag_dir, md5, info)
+    return BagManifest(bag_dir, md5, info, _original_names(bag_dir))
+
+
+def _original_names(bag_dir: Path) -> dict[str, str]:
+    import json
+
+    try:
+        lines = (bag_dir / NAMES).read_text("utf-8").splitlines()
+    except OSError:
+        return {}
+    out = {}
+    for line in lines:
+        try:
+            d = json.loads(line)
+            out[str(d["drive"])] = str(d["original"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
 
 
 def bag_or_none(folder: Path) -> BagManifest | None:

@@ -103,6 +103,9 @@ class DriveJob:
     def selected_entries(self) -> list[tuple[str, int]]:
         return self.db.execute("SELECT rel, size FROM files WHERE selected=1 AND done=0 ORDER BY rel").fetchall()
 
+    def all_selected(self) -> list[tuple[str, int]]:
+        return self.db.execute("SELECT rel, size FROM files WHERE selected=1 ORDER BY rel").fetchall()
+
     def totals(self) -> tuple[int, int, int]:
         """(selected files, their bytes, files done)."""
         n, b, d = self.db.execute("SELECT count(*), coalesce(sum(size),0), coalesce(sum(done),0) FROM files "

@@ -89,3 +89,44 @@ def check_paths(entries: Iterable[tuple[str, int]], rules: FsRules, bag_root_cha
         if why:
             problems.append(NameProblem(rel, why))
     return problems
+
+
+def safe_name(name: str, rules: FsRules) -> str:
+    """One path component the file system can hold: forbidden characters become '_', a trailing dot or
+    space becomes '_', a reserved device name gets a '_' in front."""
+    if not rules.windows_names:
+        return name
+    out = "".join("_" if c in WINDOWS_FORBIDDEN else c for c in name)
+    if out.endswith((".", " ")):
+        out = out.rstrip(". ") + "_"
+    if out.split(".", 1)[0].rstrip(" ").upper() in RESERVED:
+        out = "_" + out
+    return out
+
+
+def map_paths(rels: Iterable[str], rules: FsRules) -> dict[str, str]:
+    """For `--map-names`: relative path -> a name the file system can hold, for the paths that need one
+    (bad characters, trailing dot/space, reserved names, clashes of case). Paths already fine are left
+    out. Length and size limits cannot be mapped away and stay problems for `check_paths`."""
+    mapping: dict[str, str] = {}
+    taken: set[str] = set()
+    rels = list(rels)
+    fine = [r for r in rels if all(name_problem(p, rules) is None for p in r.split("/"))]
+    for rel in fine:  # names that need no change keep them; clashes are resolved on the others
+        key = rel.casefold() if rules.case_insensitive else rel
+        if key not in taken:
+            taken.add(key)
+        else:
+            mapping[rel] = rel
+    for rel in rels:
+        if rel in fine and rel not in mapping:
+            continue
+        mapped = "/".join(safe_name(p, rules) for p in rel.split("/"))
+        stem, dot, ext = mapped.rpartition(".") if "." in mapped.rsplit("/", 1)[-1] else (mapped, "", "")
+        n = 1
+        while (mapped.casefold() if rules.case_insensitive else mapped) in taken:
+            n += 1
+            mapped = f"{stem}~{n}{dot}{ext}" if dot else f"{mapped.rsplit('~', 1)[0] if n > 2 else mapped}~{n}"
+        taken.add(mapped.casefold() if rules.case_insensitive else mapped)
+        mapping[rel] = mapped
+    return mapping

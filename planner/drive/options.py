@@ -18,6 +18,7 @@ class DriveOptions:
     exclude: Sequence[str] = ()
     home: Path | None = None
     fs_type: str | None = None  # override the detected file system (tests, or a system mdplan cannot read)
+    map_names: bool = False  # give names the drive cannot hold a safe one, recorded in the bag (mdplan-names.txt)
     reserve_bytes: int = 1024 * 1024  # kept free for the bag's tag files beyond the manifest's own size
 
     def selection(self) -> list[str]:

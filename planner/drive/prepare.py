@@ -17,7 +17,7 @@ from planner import __version__
 from planner.drive.bag import BagInfo, is_bag, read_marker, write_bag, write_marker
 from planner.drive.copyfile import PART_SUFFIX, ReadBackMismatch, SourceChanged, TargetError, copy_batch
 from planner.drive.jobdb import DriveJob
-from planner.drive.names import check_paths, rules_for
+from planner.drive.names import NameProblem, check_paths, map_paths, rules_for
 from planner.drive.options import DriveOptions, DriveResult, Progress, ProgressFn
 from planner.drive.target import TargetInfo, free_bytes, target_info
 from planner.errors import BadInput, ExitCode
@@ -77,6 +77,18 @@ def which_drive(job: DriveJob, target: Path) -> int | None:
     return None
 
 
+def _names(job: DriveJob, rules) -> dict[str, str]:
+    """The --map-names mapping, kept in the job so a file keeps its drive name across runs and drives."""
+    import json
+
+    kept = json.loads(job.meta("names") or "{}")
+    fresh = map_paths([r for r, _s in job.all_selected()], rules)
+    names = {**fresh, **kept}
+    job.set_meta("names", json.dumps(names))
+    job.commit()
+    return names
+
+
 def _bag_root_chars(target: Path) -> int:
     """Characters before the relative path on the receiving Windows computer: '\\bag\\data\\' (the bag is
     assumed at or near the drive's root; the drive letter is counted by the caller)."""
@@ -93,12 +105,12 @@ def _refused(job: DriveJob, opts: DriveOptions, info: TargetInfo, problems) -> D
                                f"({info.fs_type}); nothing was copied.")
 
 
-def _resume_drive(job: DriveJob, no: int, data: Path) -> None:
+def _resume_drive(job: DriveJob, no: int, data: Path, names: dict[str, str]) -> None:
     """Files recorded on this drive that are no longer there whole (drive pulled, files deleted) are
     copied again; half-written temporary files of an earlier run are removed."""
     for rel, size, _md5 in job.on_drive(no):
         try:
-            if (data / rel).stat().st_size == size:
+            if (data / names.get(rel, rel)).stat().st_size == size:
                 continue
         except OSError:
             pass
@@ -127,7 +139,11 @@ def copy_to_drive(opts: DriveOptions, progress: ProgressFn | None = None, stop: 
         info = target_info(target)
         fs = opts.fs_type or info.fs_type
         info = TargetInfo(info.path, fs, info.free_bytes, info.total_bytes, info.cluster_bytes)
-        problems = check_paths(job.selected_entries(), rules_for(fs), _bag_root_chars(target))
+        names = _names(job, rules_for(fs)) if opts.map_names else {}
+        entries = [(names.get(r, r), s) for r, s in job.selected_entries()]
+        back = {v: k for k, v in names.items()}
+        problems = [NameProblem(back.get(p.rel_path, p.rel_path), p.reason)
+                    for p in check_paths(entries, rules_for(fs), _bag_root_chars(target))]
         if problems:
             return _refused(job, opts, info, problems)
         try:
@@ -138,11 +154,12 @@ def copy_to_drive(opts: DriveOptions, progress: ProgressFn | None = None, stop: 
         job.ensure_drive(no, str(target), fs)
         try:
             write_marker(target, job.meta("group") or "", no, job.meta("source") or str(source))
-            _resume_drive(job, no, target / "data")
+            _resume_drive(job, no, target / "data", names)
         except OSError as e:
             raise BadInput(f"Cannot write to {target} ({e.strerror or e}).",
                            hint="Check the drive is plugged in and not read-only, then run the same command again.") from None
         run = _Run(job, no, source, target, info, opts, progress, stop or StopFlag())
+        run.names = names
         return run.go()
     finally:
         job.close()
@@ -166,6 +183,7 @@ class _Run:
         self.too_big = 0
         self.error: str | None = None
         self.interrupted = False
+        self.names: dict[str, str] = {}  # --map-names: original relative path -> the name on the drive
 
     def go(self) -> DriveResult:
         self.stop.transferring = True  # from here a Ctrl-C finishes the file in hand and writes the bag
@@ -182,7 +200,7 @@ class _Run:
     def _copy_all(self, t0: float) -> None:
         pending = self.job.pending()
         total_b = sum(s for _r, s, _m in pending)
-        manifest = sum(len(r.encode()) + 40 for r, _s, _m in self.job.on_drive(self.no))
+        manifest = sum(len(self.names.get(r, r).encode()) + 40 for r, _s, _m in self.job.on_drive(self.no))
         known = self.info.total_bytes > 0  # some drivers (fusefat) report no sizes: then ENOSPC says full
         free = free_bytes(self.target) if known else 1 << 62
         cluster = max(1, self.info.cluster_bytes)
@@ -230,7 +248,7 @@ class _Run:
     def _copy_batch(self, rels: list[str]) -> bool:
         """Copy a batch; False when the drive failed or filled up (the run stops)."""
         try:
-            results = copy_batch([(self.source / rel, self.target / "data" / rel) for rel in rels])
+            results = copy_batch([(self.source / rel, self.target / "data" / self.names.get(rel, rel)) for rel in rels])
         except TargetError as e:
             if e.full:  # the drive said so itself: this drive is done, the files go on the next one
                 self.no_room += 1
@@ -260,7 +278,9 @@ class _Run:
         info = BagInfo(self.job.meta("source") or str(self.source), self.job.meta("group") or "", self.no,
                        self.no if complete else None, n, b, __version__, time.strftime("%Y-%m-%d"))
         try:
-            write_bag(self.target, self.job.on_drive(self.no), info)
+            on_drive = [(self.names.get(r, r), s, m) for r, s, m in self.job.on_drive(self.no)]
+            renamed = {self.names[r]: r for r, _s, _m in self.job.on_drive(self.no) if r in self.names}
+            write_bag(self.target, on_drive, info, renamed)
         except OSError as e:
             self.error = self.error or f"cannot write the bag's tag files: {e.strerror or e}"
         self.job.set_full(self.no, self.no_room > self.too_big)

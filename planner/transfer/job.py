@@ -54,7 +54,8 @@ def prepare(opts: UploadOptions, ui: UploadUI, clock: Clock | None = None) -> tu
                              "exclude": list(opts.exclude), "overwrite": opts.overwrite,
                              "cap": str(timetable) if timetable else None, "resume": resume_command(opts)})
         journal.set_state("scanning")
-        scan_into_journal(journal, source, selector, prefix, opts.follow_symlinks, own_outputs(opts.reports))
+        scan_into_journal(journal, source, selector, prefix, opts.follow_symlinks, own_outputs(opts.reports),
+                          opts.blob_names)
         journal.reset_for_run()
         plan = make_plan(journal, opts, timetable, resumed, clock or SystemClock())
         plan.state_before = state_before

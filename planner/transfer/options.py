@@ -38,6 +38,7 @@ class UploadOptions:
     home: Path | None = None
     reports: Sequence[Path | str] = ()  # report files/folders this run writes: never sent, even inside the set
     expected_md5: Mapping[str, str] | None = None  # a bag's manifest (rel path -> MD5): a file reading otherwise fails
+    blob_names: Mapping[str, str] | None = None  # a bag's renamed files: rel path on the drive -> the original path
 
 
 @dataclass

@@ -4,7 +4,7 @@ scan of the source folder into the job's journal with that decision recorded for
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,8 @@ class Selector:
 
 
 def scan_into_journal(journal: Journal, source: Path, selector: Selector, prefix: str,
-                      follow_symlinks: bool, own: OwnOutputs | None = None) -> None:
+                      follow_symlinks: bool, own: OwnOutputs | None = None,
+                      original_names: Mapping[str, str] | None = None) -> None:
     """Scan `source` into the journal with the decision for every entry. `own` tells mdplan's own files
     (journals, reports written into the set) apart, so they are listed as left out, never sent."""
     from planner.scan import iter_files, site_of
@@ -66,7 +67,8 @@ def scan_into_journal(journal: Journal, source: Path, selector: Selector, prefix
                 why = own.reason(e.path)
                 if why:
                     selected, reason = False, f"{why}: mdplan's own output, not sent"
-            yield ScanRow(e.rel_path, blob_name_for(e.rel_path, prefix), site_of(e.rel_path), kind, e.size,
+            blob_rel = (original_names or {}).get(e.rel_path, e.rel_path)  # a bag's --map-names: the original name
+            yield ScanRow(e.rel_path, blob_name_for(blob_rel, prefix), site_of(e.rel_path), kind, e.size,
                           e.mtime_ns, selected, reason)
 
     journal.record_scan(rows())

@@ -59,3 +59,17 @@ def test_a_file_damaged_on_the_drive_fails_by_name_and_is_not_sent(azurite, cont
         assert "bag's manifest" in rows[rel]["note"], rows[rel]
     # verify holds the container to the manifest: the two are missing
     assert main(["verify", str(bag), url]) == 1
+
+
+def test_a_bag_with_mapped_names_uploads_under_the_original_names(azurite, container, tmp_path, monkeypatch):
+    monkeypatch.setenv("MDPLAN_HOME", str(tmp_path / "home"))
+    files = make_set(tmp_path / "src")
+    (tmp_path / "src" / "site0" / "what?.jpg").write_bytes(b"odd")
+    files["site0/what?.jpg"] = b"odd"
+    bag = tmp_path / "bag"
+    assert copy_to_drive(DriveOptions(tmp_path / "src", bag, fs_type="exfat", map_names=True)).exit_code == 0
+    assert not (bag / "data" / "site0" / "what?.jpg").exists()
+    url = azurite.container_sas_url(container, permission="racwdl")
+    assert main(["upload", str(bag), url, "--yes", "--report", str(tmp_path / "r.html")]) == 0
+    assert names(azurite, container) == set(files)
+    assert main(["verify", str(bag), url]) == 0

@@ -169,3 +169,19 @@ def test_the_measured_copy_rate_is_remembered_for_estimate(tmp_path, monkeypatch
     from planner.assessment import remembered_drive_speed
 
     assert remembered_drive_speed() == pytest.approx(res.copy_bytes_per_second)
+
+
+def test_map_names_copies_odd_names_under_safe_ones_and_the_bag_records_the_originals(tmp_path):
+    files = make_set(tmp_path / "src")
+    for odd in ("site0/what?.jpg", "CON.jpg"):
+        (tmp_path / "src" / odd).write_bytes(odd.encode())
+    res = copy_to_drive(DriveOptions(tmp_path / "src", tmp_path / "bag", fs_type="exfat", map_names=True))
+    assert res.exit_code == 0, res.problems
+    bag = read_bag(tmp_path / "bag")
+    assert set(bag.original_names.values()) == {"site0/what?.jpg", "CON.jpg"}
+    on_drive = payload(tmp_path / "bag")
+    for drive_name, original in bag.original_names.items():
+        assert on_drive[drive_name] == original.encode()
+    assert {k: v for k, v in on_drive.items() if k not in bag.original_names} == files
+    bagit.Bag(str(tmp_path / "bag")).validate()
+    assert check_bag(tmp_path / "bag").exit_code == 0

@@ -71,3 +71,16 @@ def test_the_file_system_is_the_longest_mount_point_holding_the_target(tmp_path)
     (tmp_path / "x y").mkdir()
     assert fs_type_linux(tmp_path / "x y" / "bag", mounts) == "fuseblk"
     assert fs_type_linux(tmp_path.parent, mounts) == "ext4"
+
+
+def test_map_names_gives_each_bad_name_a_safe_unique_one_and_keeps_good_names():
+    from planner.drive.names import map_paths
+
+    rels = ["a/IMG.JPG", "a/img.jpg", "a/what?.jpg", "a/what_.jpg", "CON.txt", "dir./x.jpg", "ok.jpg"]
+    m = map_paths(rels, rules_for("exfat"))
+    assert "ok.jpg" not in m and "a/IMG.JPG" not in m and "a/what_.jpg" not in m
+    assert m["CON.txt"] == "_CON.txt" and m["dir./x.jpg"] == "dir_/x.jpg"
+    assert m["a/what?.jpg"] not in rels and m["a/img.jpg"].casefold() != "a/img.jpg"
+    final = [m.get(r, r) for r in rels]
+    assert check_paths([(r, 1) for r in final], rules_for("exfat")) == []
+    assert len({r.casefold() for r in final}) == len(rels)
