@@ -8,6 +8,7 @@ files for what is on this drive, also when stopped, so the drive is always a val
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -79,8 +80,6 @@ def which_drive(job: DriveJob, target: Path) -> int | None:
 
 def _names(job: DriveJob, rules) -> dict[str, str]:
     """The --map-names mapping, kept in the job so a file keeps its drive name across runs and drives."""
-    import json
-
     kept = json.loads(job.meta("names") or "{}")
     fresh = map_paths([r for r, _s in job.all_selected()], rules)
     names = {**fresh, **kept}
@@ -139,7 +138,8 @@ def copy_to_drive(opts: DriveOptions, progress: ProgressFn | None = None, stop: 
         info = target_info(target)
         fs = opts.fs_type or info.fs_type
         info = TargetInfo(info.path, fs, info.free_bytes, info.total_bytes, info.cluster_bytes)
-        names = _names(job, rules_for(fs)) if opts.map_names else {}
+        # a mapping made by an earlier --map-names run stays in force, so its files are found again
+        names = _names(job, rules_for(fs)) if opts.map_names else json.loads(job.meta("names") or "{}")
         entries = [(names.get(r, r), s) for r, s in job.selected_entries()]
         back = {v: k for k, v in names.items()}
         problems = [NameProblem(back.get(p.rel_path, p.rel_path), p.reason)
