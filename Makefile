@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench setup browser clean
+.PHONY: demo test bench setup browser drivefs clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -27,10 +27,20 @@ browser:
 	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	    else echo "Install Chromium (Debian/Ubuntu: sudo apt-get install chromium) for the report's browser test."; fi; }
 
+# The drive tests loop-mount real exFAT, FAT32 and NTFS images: Debian's tools, installed when we are root
+# with apt (FUSE drivers too, for kernels without exfat/vfat/ntfs3). Without them those tests skip and say why.
+drivefs:
+	@command -v mkfs.exfat >/dev/null 2>&1 && command -v mkfs.vfat >/dev/null 2>&1 && command -v ntfs-3g >/dev/null 2>&1 \
+	  && command -v mount.exfat-fuse >/dev/null 2>&1 && command -v fusefat >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        exfatprogs exfat-fuse dosfstools fusefat ntfs-3g >/dev/null; \
+	    else echo "For the real file-system tests, as root: apt-get install exfatprogs exfat-fuse dosfstools fusefat ntfs-3g"; fi; }
+
 demo: setup
 	$(BIN)/mdplan demo
 
-test: setup browser
+test: setup browser drivefs
 	$(BIN)/lint-imports --no-cache  # the layering contracts in pyproject.toml (ARCHITECTURE.md)
 	$(BIN)/python -m pytest -q
 

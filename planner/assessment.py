@@ -273,3 +273,11 @@ def summarize(a: Assessment, report: str | None = None) -> EstimateSummary:
         on_wifi=a.on_wifi, report=report, names_refused=a.names_refused,
         names_refused_examples=[Problem(p, r) for p, r in a.names_refused_examples],
     )
+
+
+def remembered_drive_speed(home=None) -> float | None:
+    """Bytes/s of the last `mdplan drive copy` on this computer (its whole copy with the read-back), for
+    the drive route's copy time instead of the typical 60 MB/s; None when no copy was measured yet."""
+    from planner.journal.rates import last_drive_copy_rate
+
+    return last_drive_copy_rate(home)

@@ -10,6 +10,6 @@ the command functions, so `mdplan --help` stays fast.
 
 from planner.cli.app import main
 # each module registers its command when imported, in the order `mdplan --help` lists them
-from planner.cli import upload, verify, jobs, check, report, bandwidth, estimate, demo  # noqa: F401
+from planner.cli import upload, verify, jobs, check, report, bandwidth, estimate, drive, demo  # noqa: F401
 
 __all__ = ["main"]

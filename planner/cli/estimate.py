@@ -49,7 +49,7 @@ def estimate(
     report_path: str = typer.Option(None, "--report", help="Also write an HTML plan page here (file or folder), to share."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> int:
-    from planner.assessment import assess, email_summary, summarize
+    from planner.assessment import assess, email_summary, remembered_drive_speed, summarize
     from planner.cli.ui import ProbeStatus, scan_progress
     from planner.estimate import EstimateSettings, with_overrides
     from planner.sas import resolve_sas_argument
@@ -57,7 +57,7 @@ def estimate(
     source = options.folder(folder)
     settings = with_overrides(
         EstimateSettings(), monthly_cap_bytes=options.monthly_cap(monthly_cap),
-        shipping_days=options.shipping_days(shipping_days), drive_bytes_per_second=options.drive_speed(drive_speed),
+        shipping_days=options.shipping_days(shipping_days), drive_bytes_per_second=options.drive_speed(drive_speed) or remembered_drive_speed(),
         drive_size_bytes=options.drive_size(drive_size))
     cap = options.speed_cap(cap_mbps, bwlimit)
     options.bandwidth(bandwidth)  # a typo fails before the scan, not after
@@ -141,6 +141,12 @@ def _names_line(total: int, examples: list[tuple[str, str]]) -> str:
             "are renamed (or left out with --exclude); they are counted above.")
 
 
+def _measured_drive(e) -> bool:
+    from planner.assessment import remembered_drive_speed
+
+    return remembered_drive_speed() == e.settings.drive_bytes_per_second
+
+
 def _print_times(a) -> None:
     from rich.table import Table
 
@@ -163,7 +169,10 @@ def _print_times(a) -> None:
             f"{format_rate(e.rate_bits_per_second)} for the files.")
     say(f"Upload time: about {format_duration(e.upload_seconds)} ({e.workers} parallel uploads).")
     say(f"Mail a drive: about {format_duration(e.drive_seconds)} ({e.drives} drive(s) of "
-        f"{format_bytes(e.settings.drive_size_bytes)}).")
+        f"{format_bytes(e.settings.drive_size_bytes)}, copying at {format_bytes(e.settings.drive_bytes_per_second)}/s"
+        f"{' as measured by your last `mdplan drive copy`' if _measured_drive(e) else ''}).")
+    if e.recommendation == "drive":
+        say("  How: `mdplan drive copy FOLDER E:\\FOLDER`, then `mdplan drive check`; see 'Mailing drives' in the README.")
     verdict = "UPLOAD" if e.recommendation == "upload" else "MAIL A HARD DRIVE"
     say(f"\nRecommendation: {verdict}" + (" (a close call)" if e.close_call else ""))
     for r in e.reasons:

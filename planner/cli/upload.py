@@ -68,11 +68,13 @@ def upload(
     options.speed_cap(cap_mbps, bwlimit)  # a bad cap fails before the URL is read and the folder scanned
     options.monthly_cap(monthly_cap)
     sas_url = resolve_sas_argument(sas)
+    source, manifest, names = bag_source(source)
     opts = UploadOptions(
         source=source, sas=sas_url, prefix=prefix, images_only=images_only,
         include=tuple(include), exclude=tuple(exclude), overwrite=overwrite,  # type: ignore[arg-type]
         workers=n_workers, bwlimit=bwlimit, cap_mbps=cap_mbps, polite=polite, monthly_cap=monthly_cap, dry_run=dry_run,
         reports=[report] if report else [],  # never sent, even when written inside the set
+        expected_md5=manifest, blob_names=names,
     )
     stop = StopFlag()
     install_stop_handlers(stop)
@@ -96,6 +98,18 @@ def upload(
     else:
         _print_upload_result(result)
     return result.exit_code
+
+
+def bag_source(source):
+    """A drive made by `mdplan drive copy` (a BagIt bag): its payload under the original names, each file held
+    to the bag's MD5. Anything else: the folder as it is, no manifest."""
+    from planner.drive import bag_or_none
+
+    bag = bag_or_none(source)
+    if bag is None:
+        return source, None, None
+    note(f"{source} is a bag: its {len(bag.md5):,} files under their original names, each held to the bag's MD5.")
+    return source / "data", bag.md5, bag.original_names
 
 
 def _print_upload_result(result) -> None:

@@ -47,10 +47,14 @@ def verify(
 
     source = options.folder(folder)
     sas_url = resolve_sas_argument(sas)
+    from planner.cli.upload import bag_source
+
+    source, manifest, names = bag_source(source)  # a bag: its manifest is the reference, its payload the files
     level = "deep" if deep else "blocks" if blocks else "fast"
     res = do_verify(source, sas_url, prefix=prefix, images_only=images_only,
                     include=tuple(include), exclude=tuple(exclude), level=level,
-                    progress=None if level == "fast" else Progress(level))
+                    progress=None if level == "fast" else Progress(level), reference_md5=manifest,
+                    original_names=names)
     if json_out:
         data = to_jsonable(res)
         data["ok"] = res.ok

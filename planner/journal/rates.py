@@ -61,3 +61,37 @@ def last_rate(account_url: str, container: str, home: Path | None = None) -> tup
     if not entry:
         return None
     return float(entry["bits_per_second"]), str(entry.get("method", "upload"))
+
+
+DRIVE_KEY = "drive:this-computer"
+
+
+def remember_drive_rates(copy_bps: float, write_bps: float | None, read_bps: float | None,
+                         home: Path | None = None) -> None:
+    """The rates of the last `mdplan drive copy` (bytes/s): the whole copy with its read-back, the writes
+    and the read-backs alone. `estimate` uses the copy rate for the drive route."""
+    path = _rates_file(home)
+    try:
+        data = json.loads(path.read_text("utf-8")) if path.exists() else {}
+    except (OSError, ValueError):
+        data = {}
+    data[DRIVE_KEY] = {"copy_bytes_per_second": float(copy_bps), "write_bytes_per_second": write_bps,
+                       "read_bytes_per_second": read_bps, "when": time.time()}
+    try:
+        state_dir(home)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def last_drive_copy_rate(home: Path | None = None) -> float | None:
+    """Bytes/s of the last drive copy on this computer, if one was measured."""
+    try:
+        entry = json.loads(_rates_file(home).read_text("utf-8")).get(DRIVE_KEY)
+        return float(entry["copy_bytes_per_second"]) if entry else None
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
+        return None

@@ -56,7 +56,8 @@ def prepare(opts: UploadOptions, ui: UploadUI, clock: Clock | None = None) -> tu
                              "exclude": list(opts.exclude), "overwrite": opts.overwrite,
                              "cap": str(timetable) if timetable else None, "resume": resume_command(opts)})
         journal.set_state("scanning")
-        bad = scan_into_journal(journal, source, selector, prefix, opts.follow_symlinks, own_outputs(opts.reports))
+        bad = scan_into_journal(journal, source, selector, prefix, opts.follow_symlinks, own_outputs(opts.reports),
+                                opts.blob_names)
         journal.reset_for_run()
         plan = make_plan(journal, opts, timetable, resumed, clock or SystemClock())
         plan.state_before = state_before
@@ -227,7 +228,8 @@ class _Transfer:
 
         link = Link(throttle, clock, network, Backoff(max_attempts=opts.max_attempts, rng=self.rng, clock=clock),
                     chunk_size)
-        policy = SendPolicy(opts.overwrite, opts.sas.can("r") is not False, opts.max_attempts, plan.job_id)
+        policy = SendPolicy(opts.overwrite, opts.sas.can("r") is not False, opts.max_attempts, plan.job_id,
+                            opts.expected_md5)
         sender = Sender(self.store, Path(opts.source), link=link, policy=policy, remote=remote, results=results,
                         stop=self.stop)
         coordinator = Coordinator(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -40,6 +40,8 @@ class UploadOptions:
     network_down_after: float = 20.0  # seconds of nothing but failures before the job says it is waiting
     home: Path | None = None
     reports: Sequence[Path | str] = ()  # report files/folders this run writes: never sent, even inside the set
+    expected_md5: Mapping[str, str] | None = None  # a bag's manifest (rel path -> MD5): a file reading otherwise fails
+    blob_names: Mapping[str, str] | None = None  # a bag's renamed files: rel path on the drive -> the original path
 
 
 @dataclass

@@ -4,7 +4,7 @@ scan of the source folder into the job's journal with that decision recorded for
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,8 @@ class Selector:
 
 
 def scan_into_journal(journal: Journal, source: Path, selector: Selector, prefix: str,
-                      follow_symlinks: bool, own: OwnOutputs | None = None) -> BadNames:
+                      follow_symlinks: bool, own: OwnOutputs | None = None,
+                      original_names: Mapping[str, str] | None = None) -> BadNames:
     """Scan `source` into the journal with the decision for every entry. `own` tells mdplan's own files
     (journals, reports written into the set) apart, so they are listed as left out, never sent.
     Returns the selected files whose names cannot go up as they are (planner.names' rules)."""
@@ -94,7 +95,8 @@ def scan_into_journal(journal: Journal, source: Path, selector: Selector, prefix
                 why = own.reason(e.path)
                 if why:
                     selected, reason = False, f"{why}: mdplan's own output, not sent"
-            rel, blob = e.rel_path, blob_name_for(e.rel_path, prefix)
+            rel = e.rel_path
+            blob = blob_name_for((original_names or {}).get(rel, rel), prefix)  # a bag's --map-names: the original
             why_not = blob_name_problem(blob) if selected else None
             if why_not:
                 bad.add(rel, why_not)

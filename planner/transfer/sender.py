@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,11 @@ class SendPolicy:
     can_read: bool  # the URL may read: staged blocks can be listed and reused, sizes checked after commit
     max_attempts: int
     job_id: str  # written as blob metadata, so a later job can tell its own blobs from others'
+    expected_md5: Mapping[str, str] | None = None  # a bag's manifest: what each file must read as
+
+
+class ManifestMismatch(Exception):
+    """The file reads other bytes than the bag's manifest says: it is not sent (committed) at all."""
 
 
 @dataclass
@@ -117,6 +122,8 @@ class Sender:
         """The terminal message for a failed attempt, or None (after a RETRY message) to try again."""
         if isinstance(e, Stopped):
             return Msg(Kind.RELEASED, row.id)
+        if isinstance(e, ManifestMismatch):
+            return Msg(Kind.FAIL, row.id, attempts=attempts, text=str(e))
         if isinstance(e, FileChanged):
             return Msg(Kind.CHANGED, row.id, size=e.size, mtime_ns=e.mtime_ns, attempts=attempts)
         local = _local_failure(e)
@@ -149,7 +156,9 @@ class Sender:
         if row.size <= chunk:
             return self._put_whole(row, content_type, remote)
         if remote is not None:  # large file with a same-named blob: hash first, maybe nothing to send
-            decided = self._decide_existing(row, remote, self._md5_of(row))
+            md5_hex = self._md5_of(row)
+            self._check_manifest(row, md5_hex)
+            decided = self._decide_existing(row, remote, md5_hex)
             if decided:
                 return decided
         return self._put_blocks(row, content_type, max(chunk, -(-row.size // 50_000)))  # 50,000 blocks a blob
@@ -160,6 +169,7 @@ class Sender:
             data = read_exact(f, row.size + 1)
             still_same(f, opened, len(data))
         digest = hashlib.md5(data).digest()
+        self._check_manifest(row, digest.hex())
         if remote is not None:
             decided = self._decide_existing(row, remote, digest.hex())
             if decided:
@@ -194,6 +204,7 @@ class Sender:
                 sent += len(data)
             still_same(f, opened, sent)
         digest = whole.digest()
+        self._check_manifest(row, digest.hex())
         self.store.commit_blocks(row.blob_name, ids, content_md5=digest, content_type=content_type,
                                  overwrite=self.policy.overwrite != "never", job=self.policy.job_id)
         if self.policy.can_read:
@@ -201,6 +212,12 @@ class Sender:
             if held.size != sent:
                 raise Mismatch(f"the service holds {held.size} bytes for {row.rel_path}, expected {sent}")
         return Msg(Kind.DONE, row.id, md5=digest.hex(), size=sent)
+
+    def _check_manifest(self, row: FileRow, md5_hex: str) -> None:
+        want = (self.policy.expected_md5 or {}).get(row.rel_path)
+        if want is not None and want.lower() != md5_hex:
+            raise ManifestMismatch(f"the file's MD5 ({md5_hex}) differs from the bag's manifest ({want.lower()}): "
+                                   "changed or damaged on the drive; not sent")
 
     def _staged(self, name: str) -> dict[str, int]:
         """Uncommitted blocks already in the service for this blob: id -> size ({} if none or not allowed).

@@ -16,7 +16,7 @@ Each file's `FileCheck` says what proved it (`proved_by`), and the result counts
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
@@ -87,14 +87,19 @@ class _Ctx:
     level: Level
     store: BlobStore
     known_md5: dict[tuple[str, int, int], str]
+    reference_md5: Mapping[str, str] | None = None  # a bag's manifest (rel path -> MD5): the truth, if given
 
 
 def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = False,
            include: Sequence[str] = (), exclude: Sequence[str] = (), home: Path | None = None,
            keep: int = 1000, store: BlobStore | None = None, level: Level = "fast", keep_files: int = 100_000,
-           workers: int = 8, progress: Callable[[int, int], None] | None = None) -> VerifyResult:
+           workers: int = 8, progress: Callable[[int, int], None] | None = None,
+           reference_md5: Mapping[str, str] | None = None,
+           original_names: Mapping[str, str] | None = None) -> VerifyResult:
     """Compare `source` with the container at `level`; `progress(files, bytes)` is called after each file
-    (on the calling thread), for a line now and then during a long `--blocks` or `--deep` run."""
+    (on the calling thread), for a line now and then during a long `--blocks` or `--deep` run.
+    `reference_md5` (a bag's manifest, rel path -> MD5) is the truth each blob is compared with instead of
+    the local files' MD5s; `original_names` (a bag's --map-names) gives the blob name of a mapped file."""
     from planner.scan.walk import source_folder
     from planner.transfer import Selector
 
@@ -117,11 +122,11 @@ def verify(source: Path, sas: SasUrl, *, prefix: str = "", images_only: bool = F
     result = VerifyResult(destination="/".join(p for p in (sas.account_name, sas.container, full_prefix) if p),
                           level=level)
     try:
-        ctx = _Ctx(source, level, store, _journal_md5s(source, sas, full_prefix, home))
+        ctx = _Ctx(source, level, store, _journal_md5s(source, sas, full_prefix, home), reference_md5)
         remote = _listing(store, full_prefix)
         seen: set[str] = set()
         work = ((e, n, _name_problem(n, seen)) for e in _selected(source, selector)
-                for n in (blob_name_for(e.rel_path, full_prefix),))
+                for n in (blob_name_for((original_names or {}).get(e.rel_path, e.rel_path), full_prefix),))
         pool = ThreadPoolExecutor(max_workers=max(1, workers))
         try:
             while batch := list(islice(work, 256)):
@@ -222,7 +227,8 @@ def _after(proof: Proof, level: str, fast: str, differs: Any, check: FileCheck) 
 def _local_md5(ctx: _Ctx, e: Any) -> str:
     from planner.transfer import md5_file
 
-    return ctx.known_md5.get((e.rel_path, e.size, e.mtime_ns)) or md5_file(e.path)
+    return ((ctx.reference_md5 or {}).get(e.rel_path) or ctx.known_md5.get((e.rel_path, e.size, e.mtime_ns))
+            or md5_file(e.path)).lower()
 
 
 def _listing(store: BlobStore, prefix: str) -> dict[str, RemoteBlob]:

@@ -1,0 +1,130 @@
+"""`drive` (issue 16): `mdplan drive copy` vs `cp -r` + `sync`, and `mdplan drive check` vs `md5sum`, onto
+the same loop-mounted drive image (exFAT through exfat-fuse, the way most Linux machines without the
+kernel driver mount a drive formatted for Windows; and ext4 with the kernel's driver).
+
+Each step starts with the page cache dropped (`echo 3 > /proc/sys/vm/drop_caches`), so the source is read
+from its disk and the drive from its image by both tools alike; each copy goes to a freshly made image.
+`mdplan drive copy` also fsyncs and reads back every file; its write and read-back rates are shown apart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.runner import REPO, Context, Skip, Table, scenario
+from benchmarks.tools import run_timed
+
+FILES, MEAN = 1200, 400_000  # ~480 MB of camera-trap-sized JPEGs
+IMAGE_MB = 1024
+
+
+def _sh(cmd: list[str]) -> str:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _drop_caches() -> None:
+    subprocess.run(["sync"], check=False)
+    Path("/proc/sys/vm/drop_caches").write_text("3\n")
+
+
+def _dataset(ctx: Context) -> tuple[Path, int, int]:
+    from planner.sample import generate_sample_set
+
+    root = ctx.work / "data" / f"drive-{FILES}"
+    meta = root.parent / f"drive-{FILES}.json"
+    if not meta.exists() or not root.is_dir():
+        made = generate_sample_set(root, files=FILES, mean_bytes=MEAN, seed=16, sites=4, cameras=6, litter=False,
+                                   odd_names=False, videos=0, replace=True)
+        meta.write_text(json.dumps({"files": made.files, "bytes": made.bytes}))
+    m = json.loads(meta.read_text())
+    return root, m["files"], m["bytes"]
+
+
+class _Image:
+    """A fresh drive image, mounted at `mnt` while in the with-block."""
+
+    def __init__(self, ctx: Context, kind: str) -> None:
+        self.img, self.mnt, self.kind = ctx.work / f"drive-{kind}.img", ctx.work / f"mnt-{kind}", kind
+        self.dev = ""
+
+    def __enter__(self) -> Path:
+        self.img.unlink(missing_ok=True)
+        with open(self.img, "wb") as f:
+            f.truncate(IMAGE_MB * 1024 * 1024)
+        _sh(["mkfs.exfat", str(self.img)] if self.kind == "exfat" else ["mkfs.ext4", "-q", "-F", str(self.img)])
+        self.dev = _sh(["losetup", "-f", "--show", str(self.img)])
+        self.mnt.mkdir(parents=True, exist_ok=True)
+        _sh(["mount.exfat-fuse", self.dev, str(self.mnt)] if self.kind == "exfat" else ["mount", self.dev, str(self.mnt)])
+        return self.mnt
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["umount", str(self.mnt)], check=False)
+        subprocess.run(["losetup", "-d", self.dev], check=False)
+        self.img.unlink(missing_ok=True)
+
+
+def _mdplan(args: list[str], ctx: Context, home: Path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MDPLAN_HOME": str(home)}
+    ran = run_timed([sys.executable, "-m", "planner", *args, "--json"], timeout=ctx.budget.timeout(600), env=env)
+    if ran.returncode != 0:
+        raise RuntimeError(f"mdplan {args[0]} {args[1]} exited {ran.returncode}: {ran.stderr.strip()[-300:]}")
+    return ran
+
+
+def _one_fs(ctx: Context, table: Table, kind: str, src: Path, nfiles: int, nbytes: int) -> None:
+    mb = nbytes / 1e6
+    with _Image(ctx, kind) as mnt:
+        _drop_caches()
+        cp = run_timed(["sh", "-c", f'cp -r "{src}" "{mnt}/cp" && sync'], timeout=ctx.budget.timeout(600))
+    with _Image(ctx, kind) as mnt:
+        _drop_caches()
+        home = ctx.work / "drive-home"
+        shutil.rmtree(home, ignore_errors=True)
+        ran = _mdplan(["drive", "copy", str(src), str(mnt / "bag"), "--report", str(home / "r.html")], ctx, home)
+        res = ran.json()
+        _drop_caches()
+        files = [str(p) for p in (mnt / "bag" / "data").rglob("*") if p.is_file()]
+        md5 = run_timed(["sh", "-c", f'cd "{mnt}/bag/data" && find . -type f -print0 | xargs -0 md5sum > /dev/null'],
+                        timeout=ctx.budget.timeout(600))
+        _drop_caches()
+        check = _mdplan(["drive", "check", str(mnt / "bag")], ctx, home)
+    assert len(files) == nfiles
+    w, r = res.get("write_bytes_per_second") or 0, res.get("read_bytes_per_second") or 0
+    table.add(kind, "cp -r + sync", f"{cp.seconds:.1f} s", f"{mb / cp.seconds:.0f} MB/s", "1.00 (peer)")
+    table.add(kind, "mdplan drive copy (fsync + read-back + MD5 each file)", f"{ran.seconds:.1f} s",
+              f"{mb / ran.seconds:.0f} MB/s", f"{cp.seconds / ran.seconds:.2f}")
+    table.add(kind, "  its writes alone / its read-backs alone", "", f"{w / 1e6:.0f} / {r / 1e6:.0f} MB/s", "")
+    table.add(kind, "md5sum over the bag's files", f"{md5.seconds:.1f} s", f"{mb / md5.seconds:.0f} MB/s", "1.00 (peer)")
+    table.add(kind, "mdplan drive check", f"{check.seconds:.1f} s", f"{mb / check.seconds:.0f} MB/s",
+              f"{md5.seconds / check.seconds:.2f}")
+
+
+@scenario("drive", title="Drive route: mdplan drive copy vs cp -r, drive check vs md5sum (loop images)",
+          budget_s=420, about="issue 16")
+def drive(ctx: Context) -> Table:
+    if os.geteuid() != 0:
+        raise Skip("needs root (loop devices, mounts, dropping the page cache)")
+    for tool in ("mkfs.exfat", "mount.exfat-fuse", "losetup", "md5sum"):
+        if shutil.which(tool) is None:
+            raise Skip(f"{tool} is missing (run `make drivefs`)")
+    src, nfiles, nbytes = _dataset(ctx)
+    table = Table(f"Drive route: {nfiles:,} files, {nbytes / 1e6:.0f} MB onto a {IMAGE_MB} MiB loop image",
+                  ["File system", "Command", "Time", "Rate", "Ratio (peer time / ours)"])
+    ctx.table = table
+    for kind in ("exfat", "ext4"):
+        _one_fs(ctx, table, kind, src, nfiles, nbytes)
+    table.notes.append("Page cache dropped before every step; one run each (short bench). Rate = set bytes / wall "
+                       "time of the whole command (start-up and scan included for mdplan). Ratio > 1: mdplan faster.")
+    table.notes.append("The copy does two passes cp does not: an fsync of every file and a read-back with a second "
+                       "MD5; cp's data may still be in the cache when it exits (sync writes it). The read-back of "
+                       "a loop image is served partly from the host's cache of the image file (dropping the "
+                       "copy's pages cannot reach it), so the read-back rate here is higher than a USB drive's.")
+    table.notes.append("The target of issue 16 (copy within 10% of cp) is not met: on this 2-core machine, shared "
+                       "with other work (load average in the heading), the copy is CPU-bound by hashing every byte "
+                       "twice in Python threads. `drive check` runs one file at a time.")
+    return table
