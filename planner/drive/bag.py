@@ -162,4 +162,9 @@ def bag_or_none(folder: Path) -> BagManifest | None:
 
 
 def is_bag(folder: Path) -> bool:
-    return (folder / "bagit.txt").is_file() and (folder / "data").is_dir()
+    """True for a folder holding bagit.txt and data/. A path the system cannot look at (a name too long,
+    no permission) is not a bag here: the command's own folder checks then say what is wrong with it."""
+    try:
+        return (folder / "bagit.txt").is_file() and (folder / "data").is_dir()
+    except OSError:
+        return False
