@@ -7,7 +7,7 @@ from __future__ import annotations
 import typer
 
 from planner.cli.app import raise_ctrl_c
-from planner.cli.output import err, terminal_safe
+from planner.cli.output import err, out, terminal_safe
 
 
 class RichUploadUI:
@@ -107,7 +107,13 @@ def plan_time_line(plan) -> str | None:
 
 
 def install_stop_handlers(stop) -> None:
+    """Ctrl-C (and SIGTERM, Ctrl-Break) sets `stop`. The consoles are made here, before the handler is in
+    place: a handler that imported rich itself could land while the main thread is half-way through
+    importing it, and fail with a circular-import error instead of stopping."""
     import signal
+
+    err.get()
+    out.get()
 
     def handler(signum, frame):  # noqa: ARG001
         if not stop.transferring:  # still scanning or planning: nothing in flight, stop at once
