@@ -43,6 +43,7 @@ class Telemetry:
         self._first_byte: float | None = None
         self.cap_bps: float | None = None
         self.workers: int | None = None
+        self.rtt_ms: float | None = None  # the round trip polite mode measured (None without it)
 
     def _second(self) -> tuple[float, int]:
         t = self._clock.monotonic()
@@ -51,8 +52,8 @@ class Telemetry:
     def _slot(self, sec: int) -> list[float]:
         slot = self._pending.get(sec)
         if slot is None:
-            slot = self._pending[sec] = [0, 0, 0, self.cap_bps, self.workers]
-        slot[3], slot[4] = self.cap_bps, self.workers
+            slot = self._pending[sec] = [0, 0, 0, self.cap_bps, self.workers, self.rtt_ms]
+        slot[3], slot[4], slot[5] = self.cap_bps, self.workers, self.rtt_ms
         return slot
 
     def add_bytes(self, n: int) -> None:
@@ -72,6 +73,11 @@ class Telemetry:
         _, sec = self._second()
         self._slot(sec)[2] += 1
         self.retries += 1
+
+    def mark(self) -> None:
+        """Keep this second's row even when nothing completed in it (the round trip is still news)."""
+        _, sec = self._second()
+        self._slot(sec)
 
     def drain(self) -> dict[int, list[float]]:
         """Counters gathered since the last drain, for Journal.add_telemetry."""

@@ -32,7 +32,8 @@ POLITE_HELP = ("Share the link: measure the round trip while sending and slow do
 MONTHLY_CAP_HELP = ("Your internet data allowance per month, e.g. 1TB (1 GB to 10 PB): the upload is spread so "
                     "this calendar month's bytes (every mdplan job on this computer) stay under it, and waits "
                     "for the next month when it is used up.")
-BWLIMIT_HELP = "Speed cap in rclone's syntax: bytes/s such as 2M, or a timetable such as \"08:00,512k 18:00,off\"."
+BWLIMIT_HELP = ("Speed cap in rclone's syntax: bytes/s such as 2M, or a timetable such as \"08:00,512k 18:00,off\"; "
+                "polite as a rate (\"08:00,polite 18:00,off\") is polite mode in those hours.")
 
 
 @app.command(help=UPLOAD_HELP)

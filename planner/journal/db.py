@@ -28,7 +28,7 @@ from planner.journal.log import JobLog, log_path
 from planner.journal.rows import Counts, FileRow, JobInfo, ScanRow, State
 from planner.redact import redact
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: telemetry.rtt_ms (polite mode's round trip); a version-1 journal gains it when opened
 
 
 _SCHEMA = """
@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE TABLE IF NOT EXISTS telemetry (
   second INTEGER PRIMARY KEY, bytes INTEGER NOT NULL DEFAULT 0, files INTEGER NOT NULL DEFAULT 0,
-  retries INTEGER NOT NULL DEFAULT 0, cap_bps REAL, workers INTEGER
+  retries INTEGER NOT NULL DEFAULT 0, cap_bps REAL, workers INTEGER, rtt_ms REAL
 );
 CREATE TABLE IF NOT EXISTS events (t REAL NOT NULL, kind TEXT NOT NULL, detail TEXT);
 """
@@ -352,13 +352,20 @@ class Journal:
 
     # -- telemetry and events ---------------------------------------------------------------------
     def add_telemetry(self, seconds: dict[int, list[float]]) -> None:
-        """Merge per-second counters {unix_second: [bytes, files, retries, cap_bps, workers]}."""
+        """Merge per-second counters {unix_second: [bytes, files, retries, cap_bps, workers(, rtt_ms)]}."""
         self._db.executemany(
-            "INSERT INTO telemetry(second, bytes, files, retries, cap_bps, workers) VALUES (?,?,?,?,?,?)"
+            "INSERT INTO telemetry(second, bytes, files, retries, cap_bps, workers, rtt_ms) VALUES (?,?,?,?,?,?,?)"
             " ON CONFLICT(second) DO UPDATE SET bytes=bytes+excluded.bytes, files=files+excluded.files,"
-            " retries=retries+excluded.retries, cap_bps=excluded.cap_bps, workers=excluded.workers",
-            [(s, int(v[0]), int(v[1]), int(v[2]), v[3], int(v[4]) if v[4] is not None else None)
-             for s, v in seconds.items()])
+            " retries=retries+excluded.retries, cap_bps=excluded.cap_bps, workers=excluded.workers,"
+            " rtt_ms=COALESCE(excluded.rtt_ms, rtt_ms)",
+            [(s, int(v[0]), int(v[1]), int(v[2]), v[3], int(v[4]) if v[4] is not None else None,
+              v[5] if len(v) > 5 else None) for s, v in seconds.items()])
+
+    def rtt(self) -> list[tuple[int, float]]:
+        """(unix second, round trip in ms) where polite mode measured one; [] for a journal from before."""
+        if not _has_column(self._db, "telemetry", "rtt_ms"):  # a version-1 journal opened read-only
+            return []
+        return list(self._db.execute("SELECT second, rtt_ms FROM telemetry WHERE rtt_ms IS NOT NULL ORDER BY second"))
 
     def telemetry(self) -> list[tuple[int, int, int, int, float | None, int | None]]:
         return list(self._db.execute(
@@ -406,6 +413,7 @@ def _create(path: Path, jid: str, source: str, account_url: str, account_name: s
     conn = _connect(path)
     try:
         conn.executescript(_SCHEMA)
+        _migrate(conn)
         now = time.time()
         conn.execute(
             "INSERT OR IGNORE INTO job(id, source, account_url, account_name, container, prefix, created,"
@@ -417,6 +425,18 @@ def _create(path: Path, jid: str, source: str, account_url: str, account_name: s
         conn.close()  # so a damaged file can be renamed aside (Windows refuses while it is open)
         raise
     return conn
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring a journal written by an older mdplan up to SCHEMA_VERSION (columns are only ever added, so
+    an older mdplan still reads a newer journal)."""
+    if not _has_column(conn, "telemetry", "rtt_ms"):  # version 1 -> 2
+        conn.execute("ALTER TABLE telemetry ADD COLUMN rtt_ms REAL")
+    conn.execute("UPDATE job SET schema=? WHERE schema<?", (SCHEMA_VERSION, SCHEMA_VERSION))
 
 
 def _error(path: Path, e: BaseException) -> JournalError:

@@ -18,6 +18,8 @@ Two ways to say a cap, as the tools our users already know say it:
     "Mon-08:00,1M Sat-00:00,off"      weekday entries (Mon or Monday, any case); each holds until the
                                       next entry across the week and the last wraps round to the first
     "08:00,pause 18:00,off"           mdplan's addition: send nothing in that period
+    "08:00,polite 18:00,off"          mdplan's addition: polite hours (planner.polite picks the rate, no
+                                      fixed cap: `Timetable.polite_at`); `polite` alone = always polite
 
 Entries are separated by spaces or semicolons (newer rclone accepts both). When two entries land on
 the same weekday and minute, the one written later wins (as in rclone). Times are local wall-clock

@@ -20,8 +20,20 @@ _DAYS = {name.lower(): i for i, name in enumerate(DAY_NAMES)} | {
     full: i for i, full in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))
 }
 
-BWLIMIT_FORMS = ('10M (bytes per second: B, k, M, G, x1024, as in rclone), off, '
-                 'or a timetable like "08:00,512k 12:00,10M 18:00,off" or "Mon-08:00,1M Sat-00:00,off"')
+BWLIMIT_FORMS = ('10M (bytes per second: B, k, M, G, x1024, as in rclone), off, polite, '
+                 'or a timetable like "08:00,512k 12:00,10M 18:00,off", "Mon-08:00,1M Sat-00:00,off" '
+                 'or "08:00,polite 18:00,off"')
+
+#: mdplan's addition to the grammar: in this period polite mode (planner.polite) picks the rate, no fixed cap.
+POLITE = "polite"
+
+
+def is_polite(spec: str, token: str) -> bool:
+    """Is this bandwidth token `polite` (any case)? `polite` in an UPLOAD:DOWNLOAD pair is refused."""
+    up, sep, _ = token.partition(":")
+    if up.lower() == POLITE and sep:
+        raise bad_spec(spec, f"{short(token)}: polite takes no download side and no rate; write polite on its own")
+    return token.lower() == POLITE
 
 _SUFFIX = {"": KiB, "b": 1, "k": KiB, "m": MiB, "g": 1024**3, "t": 1024**4, "p": 1024**5}
 _NUM = r"(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
@@ -125,8 +137,10 @@ def parse_when(spec: str, text: str) -> tuple[int | None, int]:
     return day, hour * 60 + minute
 
 
-def spec_rate(rate: float | None) -> str:
+def spec_rate(rate: float | str | None) -> str:
     """rclone's spelling of a bandwidth: the largest whole suffix (512k, 10M), else bytes (1500B)."""
+    if isinstance(rate, str):  # POLITE
+        return POLITE
     if rate is None:
         return "off"
     if rate == 0:
@@ -138,7 +152,9 @@ def spec_rate(rate: float | None) -> str:
     return f"{n}B"
 
 
-def human_rate(rate: float | None) -> str:
+def human_rate(rate: float | str | None) -> str:
+    if isinstance(rate, str):  # POLITE
+        return "polite (yields to other traffic)"
     if rate is None:
         return "unlimited"
     if rate == 0:

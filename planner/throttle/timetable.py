@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 from functools import cached_property
 
 from planner.errors import BadInput
-from planner.throttle.rates import (BITS_RE, DAY_NAMES, MBPS_RE, bad_spec, bits_hint, hhmm, human_rate, number_text,
-                                    parse_bandwidth, parse_when, short, spec_rate)
+from planner.throttle.rates import (BITS_RE, DAY_NAMES, MBPS_RE, POLITE, bad_spec, bits_hint, hhmm, human_rate,
+                                    is_polite, number_text, parse_bandwidth, parse_when, short, spec_rate)
 from planner.units import format_rate
 
 DAY_MINUTES = 24 * 60
@@ -30,6 +30,12 @@ class Slot:
     day: int | None  # 0 = Monday ... 6 = Sunday (datetime.weekday()); None = every day
     minute: int | None  # minutes after midnight; None only for a lone constant rate ("10M")
     rate: float | None  # bytes/s; None = no limit; 0 = paused
+    polite: bool = False  # polite mode picks the rate in this period (rate is None: no fixed cap)
+
+    @property
+    def level(self) -> float | str | None:
+        """The rate, or POLITE ("polite") for a polite period."""
+        return POLITE if self.polite else self.rate
 
 
 def _naive(dt: datetime) -> datetime:
@@ -64,14 +70,14 @@ class Timetable:
         if not tokens:
             raise bad_spec(text, "it has no entries")
         if len(tokens) == 1 and "," not in tokens[0]:
-            return cls((Slot(None, None, parse_bandwidth(text, tokens[0], in_timetable=False)),))
+            return cls((_slot(text, None, None, tokens[0], in_timetable=False),))
         slots = []
         for token in tokens:
             when, comma, bandwidth = token.partition(",")
             if not comma or "," in bandwidth or not bandwidth:
                 raise bad_spec(text, f"{short(token)} is not an entry like 08:00,512k or Mon-08:00,1M")
             day, minute = parse_when(text, when)
-            slots.append(Slot(day, minute, parse_bandwidth(text, bandwidth, in_timetable=True)))
+            slots.append(_slot(text, day, minute, bandwidth, in_timetable=True))
         table = cls(tuple(slots))
         if all(rate == 0 for _, rate in table._points):
             raise bad_spec(text, "every entry is pause, so nothing would ever be sent")
@@ -107,11 +113,11 @@ class Timetable:
         if self.mbps is not None:
             return f"{number_text(self.mbps)}Mbit/s"
         if len(self.slots) == 1 and self.slots[0].minute is None:
-            return spec_rate(self.slots[0].rate)
+            return spec_rate(self.slots[0].level)
         out = []
         for s in self.slots:
             day = f"{DAY_NAMES[s.day]}-" if s.day is not None else ""
-            out.append(f"{day}{hhmm(s.minute or 0)},{spec_rate(s.rate)}")
+            out.append(f"{day}{hhmm(s.minute or 0)},{spec_rate(s.level)}")
         return " ".join(out)
 
     def __repr__(self) -> str:
@@ -128,6 +134,8 @@ class Timetable:
         points = self._points
         if len(points) == 1:
             rate = points[0][1]
+            if rate == POLITE:
+                return f"{human_rate(rate)} all the time"
             return "no cap (unlimited)" if rate is None else f"{human_rate(rate)} cap"
         if self._is_daily:
             day = [(wm, r) for wm, r in points if wm < DAY_MINUTES]
@@ -154,7 +162,20 @@ class Timetable:
         return len(self._points) > 1
 
     def rate_at(self, dt: datetime) -> float | None:
-        """The cap in bytes/s at local wall-clock time `dt`; None = no limit; 0 = paused."""
+        """The cap in bytes/s at local wall-clock time `dt`; None = no limit (also in polite hours: the
+        fixed cap is off and polite mode picks the rate); 0 = paused."""
+        return _rate(self._level_at(dt))
+
+    def polite_at(self, dt: datetime) -> bool:
+        """Is `dt` in polite hours (a `polite` entry of the timetable)?"""
+        return self._level_at(dt) == POLITE
+
+    @property
+    def has_polite(self) -> bool:
+        """Does polite mode run at some time of the week?"""
+        return any(level == POLITE for _, level in self._points)
+
+    def _level_at(self, dt: datetime) -> float | str | None:
         wm = _week_minute(_naive(dt))
         i = bisect.bisect_right(self._keys, wm) - 1  # -1 = before the first entry: the last one wraps
         return self._points[i][1]
@@ -170,19 +191,19 @@ class Timetable:
 
     def lowest_rate(self) -> float | None:
         """The smallest cap above zero anywhere in the week (None if nothing is limited)."""
-        rates = [r for _, r in self._points if r]
+        rates = [r for _, r in self._points if r and not isinstance(r, str)]
         return min(rates) if rates else None
 
     # -- the week, resolved -----------------------------------------------------------------------
     @cached_property
-    def _points(self) -> tuple[tuple[int, float | None], ...]:
-        """(minute of the week from Monday 00:00, rate) at each point where the cap changes."""
+    def _points(self) -> tuple[tuple[int, float | str | None], ...]:
+        """(minute of the week from Monday 00:00, rate or POLITE) at each point where the cap changes."""
         if len(self.slots) == 1 and self.slots[0].minute is None:
-            return ((0, self.slots[0].rate),)
-        at: dict[int, float | None] = {}
+            return ((0, self.slots[0].level),)
+        at: dict[int, float | str | None] = {}
         for s in self.slots:  # later entries override earlier ones at the same minute, as in rclone
             for day in (range(7) if s.day is None else (s.day,)):
-                at[day * DAY_MINUTES + (s.minute or 0)] = s.rate
+                at[day * DAY_MINUTES + (s.minute or 0)] = s.level
         items = sorted(at.items())
         merged = [(wm, r) for i, (wm, r) in enumerate(items) if r != items[i - 1][1]]
         return tuple(merged) if merged else ((0, items[0][1]),)
@@ -197,10 +218,11 @@ class Timetable:
         return tuple(shifted) == self._points
 
     def week_segments(self, start: datetime) -> list[tuple[float, float | None]]:
-        """One week from `start` as (seconds, rate) pieces, in order; durations add up to a week."""
+        """One week from `start` as (seconds, rate) pieces, in order; durations add up to a week. Polite
+        hours are unlimited here (no fixed cap): what share polite mode leaves is the estimate's business."""
         s0 = _week_second(_naive(start))
-        current = self._points[bisect.bisect_right(self._keys, int(s0 // 60)) - 1][1]
-        events = sorted(((wm * 60.0 - s0) % WEEK_SECONDS, r) for wm, r in self._points)
+        current = _rate(self._points[bisect.bisect_right(self._keys, int(s0 // 60)) - 1][1])
+        events = sorted(((wm * 60.0 - s0) % WEEK_SECONDS, _rate(r)) for wm, r in self._points)
         if events[0][0] != 0:
             events.insert(0, (0.0, current))
         out = []
@@ -209,6 +231,16 @@ class Timetable:
             if end > t:
                 out.append((end - t, rate))
         return out
+
+
+def _rate(level: float | str | None) -> float | None:
+    return None if isinstance(level, str) else level
+
+
+def _slot(spec: str, day: int | None, minute: int | None, bandwidth: str, *, in_timetable: bool) -> Slot:
+    if is_polite(spec, bandwidth):
+        return Slot(day, minute, None, polite=True)
+    return Slot(day, minute, parse_bandwidth(spec, bandwidth, in_timetable=in_timetable))
 
 
 def _week_minute(dt: datetime) -> int:

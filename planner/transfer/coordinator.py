@@ -54,12 +54,14 @@ class Coordinator:
                  cap_at: Callable[[Any], float | None] | None = None,
                  eta_fn: Callable[[int, float], float] | None = None,
                  paused_until: Callable[[], Any] | None = None,
-                 pacer: Callable[[float, int], str | None] | None = None) -> None:
+                 pacer: Callable[[float, int], str | None] | None = None,
+                 rtt_ms: Callable[[], float | None] | None = None) -> None:
         self.journal, self.plan, self.tasks, self.results = journal, plan, tasks, results
         self.gate, self.tuner, self.network, self.telemetry = gate, tuner, network, telemetry
         self.clock, self.stop, self.ui, self.max_attempts = clock, stop, ui, max_attempts
         self.cap_at, self.eta_fn, self.paused_until = cap_at, eta_fn, paused_until
         self.pacer = pacer  # limits that move while sending (polite mode): sets the throttle's ceiling
+        self.rtt_ms = rtt_ms  # the round trip polite mode measures, for the telemetry
         self.t = Tally()
         self.remaining_bytes = plan.bytes_to_send
         self.waiting: str | None = None
@@ -182,6 +184,10 @@ class Coordinator:
         pace_words = self.pacer(now, self.t.sent_bytes) if self.pacer is not None else None
         if self.cap_at is not None:
             self.telemetry.cap_bps = self.cap_at(self.clock.now())
+        if self.rtt_ms is not None:
+            self.telemetry.rtt_ms = self.rtt_ms()
+            if self.telemetry.rtt_ms is not None:
+                self.telemetry.mark()
         self.telemetry.workers = self.gate.limit
         if self.tuner is not None:
             got = m.n if m is not None and m.kind is Kind.BYTES else 0

@@ -175,7 +175,7 @@ class _Transfer:
 
         remote = self._remote()
         self._refuse_clashes(remote)
-        if self.opts.polite:  # small idle bursts: a burst is queueing delay for everyone else
+        if _polite_ever(self.opts, self.timetable):  # small idle bursts: a burst is queueing delay for everyone else
             from planner.transfer.pacing import POLITE_BURST
 
             return self._send(remote, Throttle(self.timetable, self.clock, max_idle_burst=POLITE_BURST))
@@ -211,7 +211,7 @@ class _Transfer:
         network = NetworkWait(clock, seconds=opts.network_down_after, patience=opts.network_patience)
         start_workers = opts.workers or auto_workers(plan.rate_bps, last_rtt_ms(opts.sas.account_url,
                                                                                 opts.sas.container, opts.home))
-        if opts.polite and not opts.workers:  # small requests need a few more in flight to fill the link
+        if _polite_ever(opts, self.timetable) and not opts.workers:  # small requests: a few more in flight
             start_workers = max(start_workers, 8)
         max_workers = opts.workers or MAX_WORKERS
         gate = WorkerGate(start_workers)
@@ -219,9 +219,10 @@ class _Transfer:
         pacer = _pacer(opts, throttle, timetable, clock, plan, self.ui)
         if pacer is not None:  # the ceiling holds from the first request, not from the coordinator's first tick
             pacer.tick(clock.monotonic(), 0)
+        polite_now = _polite_now(opts, timetable, clock)
 
         def chunk_size() -> int:
-            if opts.polite:  # small requests, so a burst never fills the modem's queue
+            if polite_now():  # small requests, so a burst never fills the modem's queue
                 return min(SINGLE_PUT_MAX, _polite_chunk(throttle.rate))
             moving = timetable is not None or pacer is not None
             return min(SINGLE_PUT_MAX, throttle.chunk_size()) if moving else SINGLE_PUT_MAX
@@ -238,7 +239,7 @@ class _Transfer:
             telemetry=Telemetry(clock, clock.now().timestamp()), clock=clock, stop=self.stop, ui=self.ui,
             max_attempts=opts.max_attempts, cap_at=_cap_at(timetable, throttle, pacer),
             eta_fn=_eta_fn(timetable, clock, pacer), paused_until=_paused_until(timetable, throttle, clock),
-            pacer=pacer.tick if pacer is not None else None)
+            pacer=pacer.tick if pacer is not None else None, rtt_ms=_rtt_ms(pacer))
         workers = _Workers(max_workers, tasks, results, gate, sender, self.stop)
         try:
             coordinator.run()
@@ -254,19 +255,38 @@ class _Transfer:
 
 
 def _pacer(opts: UploadOptions, throttle: Any, timetable: Any, clock: Clock, plan: Plan, ui: UploadUI) -> Any:
-    """Limits that move while sending (polite mode, a monthly data cap), or None."""
-    if not opts.polite and opts.monthly_cap is None:
+    """Limits that move while sending (polite mode, polite hours, a monthly data cap), or None."""
+    polite = _polite_ever(opts, timetable)
+    if not polite and opts.monthly_cap is None:
         return None
-    from planner.transfer.pacing import Pacer, polite_limit
+    from planner.transfer.pacing import Pacer, polite_hours, polite_limit
 
     limits: list[Any] = []
     if opts.monthly_cap is not None:
         limits.append(_monthly_limit(opts, clock, plan, ui))
-    if opts.polite:
+    if polite:
         cap = None if timetable is None or timetable.changes else timetable.rate_at(clock.now())
         known = plan.rate_bps / 8 if plan.rate_bps else None
-        limits.append(polite_limit(opts.sas.account_url, clock, cap, opts.rtt_probe, known))
+        hours = None if opts.polite else polite_hours(timetable, clock)  # --polite: all the time
+        limits.append(polite_limit(opts.sas.account_url, clock, cap, opts.rtt_probe, known, active=hours))
     return Pacer(throttle, limits)
+
+
+def _polite_ever(opts: UploadOptions, timetable: Any) -> bool:
+    """--polite, or polite hours in the --bwlimit timetable."""
+    return bool(opts.polite or (timetable is not None and timetable.has_polite))
+
+
+def _polite_now(opts: UploadOptions, timetable: Any, clock: Clock) -> Callable[[], bool]:
+    if opts.polite or not _polite_ever(opts, timetable):
+        return lambda: opts.polite
+    return lambda: bool(timetable.polite_at(clock.now()))
+
+
+def _rtt_ms(pacer: Any) -> Callable[[], float | None] | None:
+    """The round trip polite mode acts on, for the telemetry (None without polite mode)."""
+    polite = [limit for limit in (pacer.limits if pacer is not None else []) if hasattr(limit, "rtt_ms")]
+    return polite[0].rtt_ms if polite else None
 
 
 def _monthly_limit(opts: UploadOptions, clock: Clock, plan: Plan, ui: UploadUI) -> Any:

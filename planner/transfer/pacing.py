@@ -18,6 +18,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -93,6 +94,7 @@ class RttSampler:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mdplan-rtt", daemon=True)
+        self.active = True  # False outside polite hours: no handshakes while nobody needs them
 
     def start(self) -> RttSampler:
         self._thread.start()
@@ -100,7 +102,8 @@ class RttSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.step()
+            if self.active:
+                self.step()
             self.clock.sleep(self.every)
 
     def step(self) -> None:
@@ -139,37 +142,85 @@ def connect_probe(url: str, *, timeout: float = PROBE_TIMEOUT, clock: Clock) -> 
     return probe
 
 
-class PoliteLimit:
-    """Polite mode: the controller's rate, from the sampler's round trips."""
+def polite_hours(timetable: Any, clock: Clock) -> Callable[[], str | None]:
+    """For `PoliteLimit(active=...)`: None outside the timetable's polite hours, else words for the
+    progress line while not yielding ("polite until 18:00"; "" when polite all the time)."""
+    def active() -> str | None:
+        now = clock.now()
+        if not timetable.polite_at(now):
+            return None
+        until = timetable.next_change(now)
+        return f"polite until {until:%H:%M}" if until is not None else ""
+    return active
 
-    def __init__(self, sampler: RttSampler, settings: PoliteSettings) -> None:
+
+class PoliteLimit:
+    """Polite mode: the controller's rate, from the sampler's round trips. With `active` (polite hours
+    from the timetable: `polite_hours`), only while it says so; outside them no ceiling, no samples."""
+
+    def __init__(self, sampler: RttSampler, settings: PoliteSettings,
+                 active: Callable[[], str | None] | None = None) -> None:
         self.sampler = sampler
+        self.settings = settings
         self.controller = PoliteController(settings)
+        self.active = active
+        self._on = True
+        self._off_since: tuple[float, int] | None = None  # (t, bytes) when polite hours last ended
 
     def ceiling(self, now: float, bytes_done: int) -> tuple[float | None, str | None]:
+        hours = self.active() if self.active is not None else ""
+        if not self._switch(hours is not None, now, bytes_done):
+            return None, None
         c = self.controller
         samples = self.sampler.drain()
         for t, rtt in samples:
             c.update(t, rtt, bytes_done)
         if not samples:
             c.update(now, None, bytes_done)
-        words = None
+        words = hours or None
         if c.yielding and c.queue_s is not None:
             words = (f"polite: yielding to other traffic ({format_rate(c.rate * 8)}, round trip "
                      f"+{c.queue_s * 1000:.0f} ms)")
         return c.rate, words
+
+    def _switch(self, on: bool, now: float, bytes_done: int) -> bool:
+        """Polite hours start or end. Coming back, the controller starts afresh (the base round trip may
+        have moved) at half of what got through at full speed, not at 4 Mbit/s."""
+        if on == self._on:
+            return on
+        self._on = on
+        self.sampler.active = on
+        if not on:
+            self.sampler.drain()
+            self._off_since = (now, bytes_done)
+            return False
+        start = self.settings.start_rate
+        if self._off_since is not None and now - self._off_since[0] > 1.0:
+            start = max(start, (bytes_done - self._off_since[1]) / (now - self._off_since[0]) / 2)
+        self.sampler.drain()  # samples from before the switch belong to full speed
+        self.controller = PoliteController(replace(self.settings, start_rate=start))
+        return True
+
+    def rtt_ms(self) -> float | None:
+        """The round trip the controller acts on (the base plus the queueing delay it sees), in ms; None
+        when it is off or knows nothing yet. The journal keeps it beside the rate for the report."""
+        c = self.controller
+        if not self._on or c.base_s is None or c.queue_s is None:
+            return None
+        return (c.base_s + c.queue_s) * 1000
 
     def close(self) -> None:
         self.sampler.close()
 
 
 def polite_limit(url: str, clock: Clock, cap_bytes_per_s: float | None,
-                 probe: Callable[[], float | None] | None = None, known_rate: float | None = None) -> PoliteLimit:
+                 probe: Callable[[], float | None] | None = None, known_rate: float | None = None,
+                 active: Callable[[], str | None] | None = None) -> PoliteLimit:
     """Polite mode for the service at `url`, bounded by a fixed cap; the sampler is started. With the
     rate last measured to this destination (`known_rate`, bytes/s), it starts at half of it rather than
-    ramping up from 4 Mbit/s."""
+    ramping up from 4 Mbit/s. `active`: polite hours (`polite_hours`), None = all the time."""
     sampler = RttSampler(probe or connect_probe(url, clock=clock), clock).start()
     settings = PoliteSettings(max_rate=cap_bytes_per_s)
     if known_rate:
         settings = PoliteSettings(max_rate=cap_bytes_per_s, start_rate=max(settings.start_rate, known_rate / 2))
-    return PoliteLimit(sampler, settings)
+    return PoliteLimit(sampler, settings, active)
