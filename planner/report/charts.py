@@ -37,7 +37,7 @@ _RC = {
 
 COLOURS = {"rate": "#1f6f8b", "rate_fill": "#a9d3e0", "cap": "#c0392b", "pause": "#f3d9a4", "gap": "#e3e3e3",
            "actual": "#1f6f8b", "predicted": "#7f8c8d", "drive": "#8e44ad", "you": "#d35400",
-           "bars": "#5b8c5a"}
+           "bars": "#5b8c5a", "rtt": "#6c3483"}
 
 
 def _svg(fig, name: str, label: str) -> str:
@@ -124,20 +124,47 @@ def throughput_chart(data: UploadReportData) -> tuple[str, str] | None:
             xs = [s / div for s, _ in data.cap_series] + [end / div]
             ys = [(c / k if c else float("nan")) for _, c in data.cap_series]
             ys.append(ys[-1])
-            ax.step(xs, ys, where="post", color=COLOURS["cap"], lw=1.6, ls="--", label="cap")
+            ax.step(xs, ys, where="post", color=COLOURS["cap"], lw=1.6, ls="--",
+                    label="rate polite mode chose" if data.rtt_series else "cap")
         ax.set_ylabel(f"rate ({unit})")
         ax.set_ylim(0, top / k * 1.15)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize=10)
+        handles, labels = ax.get_legend_handles_labels()
+        if data.rtt_series:
+            handles.append(_draw_rtt(ax, data, div, b, end))
+            labels.append("round trip")
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, fontsize=10)
         svg = _svg(fig, "throughput", "Upload rate over time")
     caption = (f"Upload rate: each step is the data that arrived in {format_duration(b)}; the line is the "
                f"mean of {ROLLING_BINS} steps.")
-    if data.cap_series:
+    if data.rtt_series:
+        caption += (" The dashed line is the rate polite mode chose (under any cap); the dotted line (right "
+                    "axis) is the round trip polite mode measured, which rises when the link's queue fills.")
+    elif data.cap_series:
         caption += " The dashed line is the speed cap in force."
     if data.pauses:
         caption += " Shaded stretches are pauses (reasons below)."
     if gaps(data):
         caption += " Grey stretches are between runs: mdplan was not running, nothing was sent."
     return svg, caption
+
+
+def _draw_rtt(ax, data: UploadReportData, div: float, b: float, end: float):
+    """Polite mode's round trip on a right-hand axis, the mean of each chart bin (gaps where none)."""
+    import numpy as np
+
+    raw = np.array(data.rtt_series, dtype=float).reshape(-1, 2)
+    count = int(max(end - 1, 0.0) // b) + 1
+    index = np.clip((np.maximum(raw[:, 0], 0.0) // b).astype(int), 0, count - 1)
+    n = np.bincount(index, minlength=count)
+    total = np.bincount(index, weights=raw[:, 1], minlength=count)
+    mean = np.where(n > 0, total / np.maximum(n, 1), np.nan)
+    right = ax.twinx()
+    right.grid(False)
+    right.spines["right"].set_visible(True)
+    (line,) = right.plot((np.arange(count) * b + b / 2) / div, mean, color=COLOURS["rtt"], lw=1.2, ls=":")
+    right.set_ylabel("round trip (ms)")
+    right.set_ylim(0, max(float(np.nanmax(mean)) * 1.15, 1.0))
+    return line
 
 
 def _shade_gaps(ax, data: UploadReportData, div: float) -> None:

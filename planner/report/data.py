@@ -112,6 +112,8 @@ class UploadReportData:
       `run_bytes_planned` at `predicted_seconds`.
     run_bytes_planned: bytes this run set out to send (default: planned minus already there).
     measured_bps: the rate to quote for next time (default: the average while sending).
+    rtt_series: (second, round trip in ms) that polite mode measured, one a second while it ran; with it,
+      cap_series is the rate polite mode chose (under any cap).
     """
 
     job_id: str
@@ -130,6 +132,7 @@ class UploadReportData:
     wall_seconds: float = 0.0
     cap: str | None = None  # e.g. "20 Mbit/s" or the timetable as typed
     cap_series: list[tuple[float, float | None]] = field(default_factory=list)
+    rtt_series: list[tuple[float, float]] = field(default_factory=list)
     pauses: list[tuple[float, float, str]] = field(default_factory=list)
     throughput: list[tuple[float, int]] = field(default_factory=list)
     sites: list[SiteRow] = field(default_factory=list)

@@ -94,12 +94,19 @@ def render_upload_report(data: UploadReportData, *, csv_name: str | None = None,
         run_seconds=sum(run.seconds for run in data.runs) if data.runs else data.wall_seconds, headline=headline(data),
         throughput_svg=Markup(t_svg) if t_svg else None, throughput_caption=t_caption,
         progress_svg=Markup(p_svg) if p_svg else None, progress_caption=p_caption,
-        prediction=prediction_text(data), what_next=what_next(data, r),
+        prediction=prediction_text(data), what_next=what_next(data, r), polite_cost=_polite_words(data),
         failures=shown.failures, csv_name=csv_name, manifest_rows=manifest_rows,
         busy_sites=[s for s in shown.sites if s.files_sent or s.files_failed],
         quiet_sites=[s for s in shown.sites if not (s.files_sent or s.files_failed)],
         title=Name(f"mdplan upload report: {data.destination}"),
     )
+
+
+def _polite_words(data: UploadReportData) -> str | None:
+    from planner.report.politeness import polite_cost, polite_cost_text
+
+    cost = polite_cost(data)
+    return polite_cost_text(cost) if cost is not None else None
 
 
 def render_plan_report(data: PlanReportData) -> str:

@@ -153,6 +153,7 @@ def _from_journal(j, info) -> UploadReportData:
         state=(run["outcome"] if run and run["outcome"] else info.state), totals=totals,
         litter_files=litter_n, litter_bytes=litter_b, excluded_files=excl_n, excluded_bytes=excl_b,
         retries=retries, wall_seconds=end, cap=_caps(run_rows), cap_series=cap_series,
+        rtt_series=[(float(s - int(t0)), ms) for s, ms in j.rtt() if s >= int(t0)],
         pauses=_pauses(j.events(), t0, end), throughput=throughput,
         sites=[SiteRow(site=s, files_sent=fs, bytes_sent=bs, files_skipped=sk, files_failed=ff)
                for s, fs, bs, sk, ff, _total in j.sites()],
