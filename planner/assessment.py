@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from planner.clock import Clock, SystemClock
 from planner.errors import BadInput
-from planner.estimate import Estimate, EstimateSettings, estimate, method_words
+from planner.estimate import Estimate, EstimateSettings, estimate, method_words, polite_estimate
 from planner.units import format_bytes, format_duration
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class Assessment:
 def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = False,
            seconds: float | None = None, max_bytes: int | str | None = None, images_only: bool = False, settings: EstimateSettings | None = None,
            cap: Timetable | None = None, clock: Clock | None = None,
-           scan_progress=None, probe_progress=None) -> Assessment:
+           scan_progress=None, probe_progress=None, polite: bool = False) -> Assessment:
     """Scan the folder, measure (or take) the bandwidth, and run the model (with the speed cap, if any)."""
     from planner import options
     from planner.probe import measure, remember
@@ -75,7 +75,7 @@ def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = 
         what = "image files" if images_only else "files to upload (only drive litter, or nothing)"
         raise BadInput(f"There are no {what} in {root}. Check it is the folder that holds the images.")
     now = clock.now()
-    est = estimate(nbytes, files, m.to_figure(), settings, cap=cap, start=now)
+    est = (polite_estimate if polite else estimate)(nbytes, files, m.to_figure(), settings, cap=cap, start=now)
     expiry = getattr(sas, "expiry", None) if sas is not None else None
     source = None if sas is None else ("se" if expiry is not None else ("policy" if sas.policy_id else None))
     before = bool(expiry is not None and expiry.timestamp() < now.timestamp() + est.upload_seconds)
@@ -200,6 +200,7 @@ class UploadInfo:
     cap_months: float | None
     bits_per_second: float  # the rate the time counts with: the link's, held under the speed cap
     speed_cap: str | None  # the cap or timetable, in words (None: no cap)
+    polite: bool = False  # counted with polite mode's share of the link (estimate --polite)
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ def summarize(a: Assessment, report: str | None = None) -> EstimateSummary:
         bandwidth=BandwidthInfo(bw.bits_per_second, bw.method, bw.rtt_ms, bw.per_file_seconds, bw.note,
                                 int(getattr(a.measurement, "bytes", 0) or 0),
                                 getattr(a.measurement, "max_bytes", None)),
-        upload=UploadInfo(e.upload_seconds, e.workers, e.cap_months, e.rate_bits_per_second, e.cap),
+        upload=UploadInfo(e.upload_seconds, e.workers, e.cap_months, e.rate_bits_per_second, e.cap, e.polite),
         drive=DriveInfo(e.drive_seconds, e.drives),
         recommendation=e.recommendation, close_call=e.close_call, reasons=list(e.reasons),
         what_if=[WhatIfRow(w.bits_per_second, w.upload_seconds, w.recommendation) for w in e.what_if],

@@ -114,6 +114,7 @@ class Estimate:
     settings: EstimateSettings = field(default_factory=EstimateSettings)
     rate_bits_per_second: float = 0.0  # what file bytes move at: the link's under any cap (timetable: a week's mean)
     cap: str | None = None  # the speed cap or timetable the time counts with, in words
+    polite: bool = False  # counted with polite mode's share of the link (`polite_estimate`)
 
 
 def effective_bits_per_second(bw: BandwidthFigure, settings: EstimateSettings) -> float:
@@ -307,3 +308,27 @@ def method_words(method: str) -> str:
     """Where a bandwidth figure came from, in the words the terminal, email and report use."""
     return {"destination": "measured to the container", "speedtest": "speed test, rough",
             "manual": "as given", "upload": "seen during an upload"}.get(method, method)
+
+
+# -- polite mode (issue 15) --------------------------------------------------------------------------
+
+POLITE_SHARE = 0.88
+"""Share of the link a polite upload (`--polite`) uses when nobody else needs it: 88.1% on the lab link
+(20 Mbit/s, 200 ms queue; BENCHMARKS.md, "Polite mode vs the default upload") against the default's
+100%. While others use the link it yields more; that depends on them, so the estimate cannot know it."""
+
+
+def polite_estimate(nbytes: int, files: int, bw: BandwidthFigure, settings: EstimateSettings | None = None, *,
+                    cap: Timetable | None = None, start: datetime | None = None) -> Estimate:
+    """`estimate` of a polite upload: the time, the advice and the what-if rows count with POLITE_SHARE of
+    the link (a fixed cap below that still wins), and a reason says so; `bandwidth` stays the link's."""
+    share = replace(bw, bits_per_second=bw.bits_per_second * POLITE_SHARE)
+    e = estimate(nbytes, files, share, settings, cap=cap, start=start)
+    e.what_if = [WhatIf(w.bits_per_second, alt.upload_seconds, alt.recommendation) for w in e.what_if
+                 for alt in [estimate(nbytes, files, replace(bw, bits_per_second=w.bits_per_second * POLITE_SHARE),
+                                      settings, cap=cap, start=start)]]
+    e.reasons.insert(1, f"Polite mode (--polite) counts with {POLITE_SHARE:.0%} of the {format_rate(bw.bits_per_second)} "
+                        "link, what it used alone on the benchmark link; it yields more while others use the link, "
+                        "so the upload can take longer than this.")
+    e.bandwidth, e.polite = bw, True
+    return e

@@ -20,7 +20,8 @@ from planner.cli.output import err, out, print_json, say
         "With the SAS URL the speed is measured to the real destination (about 10 s, at most 100 MB: "
         "--seconds, --max-bytes); "
         "--speedtest uses speedtest.net (rough); --bandwidth always wins. With --cap-mbps or --bwlimit "
-        "(as for upload) the time and the advice count with the capped rate."
+        "(as for upload) the time and the advice count with the capped rate; with --polite, with the share of "
+        "the link polite mode uses."
     )
 )
 def estimate(
@@ -38,6 +39,9 @@ def estimate(
                                                             "(0.001 to 100,000, as for upload)."),
     bwlimit: str = typer.Option(None, "--bwlimit", help="The speed cap or timetable you will upload with, in "
                                                         "rclone's syntax (as for upload)."),
+    polite: bool = typer.Option(False, "--polite", help="Price a polite upload (upload --polite): the time and "
+                                                        "the advice count with the share of the link it uses "
+                                                        "(88% when nobody else needs it)."),
     monthly_cap: str = typer.Option(None, "--monthly-cap", help="Your internet data allowance per month, e.g. 1TB "
                                                                 "(1 GB to 10 PB)."),
     shipping_days: float = typer.Option(None, "--shipping-days", help="Days a mailed drive takes (default 7, "
@@ -69,7 +73,7 @@ def estimate(
     with ProbeStatus(show and bandwidth is None and bool(where), f"Measuring upload speed to {where}") as probing:
         a = assess(source, sas=sas_url, bandwidth=bandwidth, speedtest=speedtest, seconds=window,
                    max_bytes=budget, images_only=images_only, settings=settings, cap=cap,
-                   scan_progress=scan_progress() if show else None, probe_progress=probing)
+                   scan_progress=scan_progress() if show else None, probe_progress=probing, polite=polite)
     if show:
         err.print("")  # end the "Scanning: ..." progress line
     files = None
@@ -167,6 +171,11 @@ def _print_times(a) -> None:
     if e.cap:
         say(f"Speed cap: {e.cap.removesuffix(' cap')}; the upload time counts with "
             f"{format_rate(e.rate_bits_per_second)} for the files.")
+    if e.polite:
+        from planner.estimate import POLITE_SHARE
+
+        say(f"Polite: the upload time counts with {format_rate(e.rate_bits_per_second)}, {POLITE_SHARE:.0%} of "
+            "the link (--polite).")
     say(f"Upload time: about {format_duration(e.upload_seconds)} ({e.workers} parallel uploads).")
     say(f"Mail a drive: about {format_duration(e.drive_seconds)} ({e.drives} drive(s) of "
         f"{format_bytes(e.settings.drive_size_bytes)}, copying at {format_bytes(e.settings.drive_bytes_per_second)}/s"

@@ -1,0 +1,39 @@
+"""`mdplan estimate --polite` (issue 15): the time, the advice, the terminal and --json count with the polite
+share of the link, and say so."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from planner.cli import main
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("MDPLAN_HOME", str(tmp_path / "home"))
+    d = tmp_path / "cards" / "site1"
+    d.mkdir(parents=True)
+    for i in range(20):
+        (d / f"IMG_{i:04d}.JPG").write_bytes(b"\xff\xd8" + bytes(500_000) + b"\xff\xd9")
+    return d.parent
+
+
+def test_json_counts_with_the_polite_share(capsys, folder):
+    assert main(["estimate", str(folder), "--bandwidth", "20Mbps", "--json"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["estimate", str(folder), "--bandwidth", "20Mbps", "--polite", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["upload"]["polite"] is True and plain["upload"]["polite"] is False
+    assert d["bandwidth"]["bits_per_second"] == 20e6  # what was typed stays what it was
+    assert d["upload"]["bits_per_second"] == pytest.approx(20e6 * 0.95 * 0.88)
+    assert d["upload"]["seconds"] == pytest.approx(plain["upload"]["seconds"] / 0.88, rel=0.01)
+    assert any(r.startswith("Polite mode") and "88%" in r for r in d["reasons"])
+
+
+def test_the_terminal_says_it_counts_polite(capsys, folder):
+    assert main(["estimate", str(folder), "--bandwidth", "20Mbps", "--polite"]) == 0
+    out = capsys.readouterr().out
+    assert "Polite: the upload time counts with 16.7 Mbit/s, 88% of the link (--polite)" in out
+    assert "Polite mode (--polite)" in out

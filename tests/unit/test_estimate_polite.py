@@ -1,0 +1,37 @@
+"""The estimate prices polite mode (issue 15): a polite share of the link for the time and the advice."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.estimate import (POLITE_SHARE, BandwidthFigure, EstimateSettings, estimate, polite_estimate)
+from planner.throttle import Timetable
+
+LINK = BandwidthFigure(20e6, "destination")
+
+
+def test_polite_counts_with_the_measured_polite_share_of_the_link() -> None:
+    assert POLITE_SHARE == 0.88  # BENCHMARKS.md, "Polite mode vs the default upload": 88.1% alone
+    plain = estimate(10**11, 1000, LINK)
+    polite = polite_estimate(10**11, 1000, LINK)
+    assert polite.polite and not plain.polite
+    assert polite.upload_seconds == pytest.approx(plain.upload_seconds / POLITE_SHARE)
+    assert polite.rate_bits_per_second == pytest.approx(20e6 * POLITE_SHARE)
+    assert polite.bandwidth == LINK  # the link as measured is still what the speed line shows
+    said = [r for r in polite.reasons if r.startswith("Polite mode")]
+    assert said and "88%" in said[0] and "20 Mbit/s" in said[0]
+    for p, q in zip(polite.what_if, plain.what_if):  # the what-if rows are polite too
+        assert p.bits_per_second == q.bits_per_second
+        assert p.upload_seconds == pytest.approx(q.upload_seconds / POLITE_SHARE, rel=0.01)
+
+
+def test_politeness_can_tip_the_advice_to_a_drive() -> None:
+    s = EstimateSettings(shipping_days=0, ingest_days=0)
+    nbytes = int(6.9 * 86400 * 20e6 / 8)  # 6.9 days at the full link: under the week an upload is fine for
+    assert estimate(nbytes, 1000, LINK, s).recommendation == "upload"
+    assert polite_estimate(nbytes, 1000, LINK, s).recommendation == "drive"  # 7.8 days polite
+
+
+def test_a_fixed_cap_below_the_polite_share_still_wins() -> None:
+    e = polite_estimate(10**10, 100, LINK, cap=Timetable.from_cap_mbps(4))
+    assert e.rate_bits_per_second == pytest.approx(4e6)
