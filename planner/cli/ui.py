@@ -98,11 +98,15 @@ def plan_time_line(plan) -> str | None:
     if plan.eta_seconds is None or not plan.rate_bps:
         return "estimated from the first seconds of the transfer" if plan.files_to_send else None
     seen = f"last {plan.rate_source} rate to this container"
+    share = getattr(plan, "polite_share", None) or 1.0
     if plan.cap and plan.eta_seconds > 0 and plan.bytes_to_send:
         used = plan.bytes_to_send * 8 / plan.eta_seconds
-        if used < 0.99 * plan.rate_bps:
+        if used < 0.99 * plan.rate_bps * share:
             return (f"about {format_duration(plan.eta_seconds)} at {format_rate(used)}, held there by the "
                     f"speed cap ({seen}: {format_rate(plan.rate_bps)})")
+    if share < 1.0:
+        return (f"about {format_duration(plan.eta_seconds)} at {format_rate(plan.rate_bps * share)}, polite: "
+                f"{share:.0%} of the link ({seen}: {format_rate(plan.rate_bps)})")
     return f"about {format_duration(plan.eta_seconds)} at {format_rate(plan.rate_bps)} ({seen})"
 
 

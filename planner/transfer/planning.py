@@ -30,15 +30,16 @@ def make_plan(journal: Journal, opts: UploadOptions, timetable: Any, resumed: bo
     to_send_bytes = c.b(State.PENDING) + c.b(State.UPLOADING)
     hint = last_rate(opts.sas.account_url, opts.sas.container, opts.home)
     rate = hint[0] if hint else None
+    share = _polite_share(opts)
     eta = None
     if rate:
-        eta = _eta(to_send_bytes, rate / 8, timetable, clock)
+        eta = _eta(to_send_bytes, rate * (share or 1.0) / 8, timetable, clock)
         if opts.monthly_cap is not None:  # the months a data allowance spreads the job over
-            eta = max(eta, _monthly_eta(to_send_bytes, rate / 8, opts, clock))
+            eta = max(eta, _monthly_eta(to_send_bytes, rate * (share or 1.0) / 8, opts, clock))
     advice, reasons = None, []
     if rate and to_send_bytes:
         try:  # the advice weighs the rate that will be used: the cap or schedule, not the link's best
-            advice, reasons = _advice(to_send_files, to_send_bytes, rate, timetable, clock)
+            advice, reasons = _advice(to_send_files, to_send_bytes, rate * (share or 1.0), timetable, clock)
         except Exception:  # advice is a courtesy; the plan stands without it
             advice, reasons = None, []
     expiry = opts.sas.expiry
@@ -53,8 +54,17 @@ def make_plan(journal: Journal, opts: UploadOptions, timetable: Any, resumed: bo
         conflicts=c.n(State.CONFLICT), scan_problems=journal.problems(), resumed=resumed,
         rate_bps=rate, rate_source=hint[1] if hint else None, eta_seconds=eta,
         cap=timetable.describe() if timetable else None, sas_expiry=expiry, expires_before_finish=expires_first,
-        advice=advice, advice_reasons=reasons,
+        advice=advice, advice_reasons=reasons, polite_share=share,
     )
+
+
+def _polite_share(opts: UploadOptions) -> float | None:
+    """--polite: the share of the link the plan counts with, as `mdplan estimate --polite` does."""
+    if not opts.polite:
+        return None
+    from planner.estimate import POLITE_SHARE
+
+    return POLITE_SHARE
 
 
 def _eta(remaining_bytes: int, link_bytes_per_s: float, timetable: Any, clock: Clock) -> float:
