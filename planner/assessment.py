@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from planner.clock import Clock, SystemClock
 from planner.errors import BadInput
-from planner.estimate import Estimate, EstimateSettings, estimate, method_words, polite_estimate
+from planner.estimate import (Estimate, EstimateSettings, estimate, method_words, polite_estimate,
+                              price_polite_hours)
 from planner.units import format_bytes, format_duration
 
 if TYPE_CHECKING:
@@ -75,7 +76,10 @@ def assess(folder, *, sas=None, bandwidth: str | None = None, speedtest: bool = 
         what = "image files" if images_only else "files to upload (only drive litter, or nothing)"
         raise BadInput(f"There are no {what} in {root}. Check it is the folder that holds the images.")
     now = clock.now()
-    est = (polite_estimate if polite else estimate)(nbytes, files, m.to_figure(), settings, cap=cap, start=now)
+    if cap is not None and cap.has_polite and not cap.changes:  # --bwlimit polite alone is --polite
+        polite, cap = True, None
+    priced = cap if polite else price_polite_hours(cap)  # polite hours at the polite share (once)
+    est = (polite_estimate if polite else estimate)(nbytes, files, m.to_figure(), settings, cap=priced, start=now)
     expiry = getattr(sas, "expiry", None) if sas is not None else None
     source = None if sas is None else ("se" if expiry is not None else ("policy" if sas.policy_id else None))
     before = bool(expiry is not None and expiry.timestamp() < now.timestamp() + est.upload_seconds)

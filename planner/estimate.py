@@ -332,3 +332,11 @@ def polite_estimate(nbytes: int, files: int, bw: BandwidthFigure, settings: Esti
                         "so the upload can take longer than this.")
     e.bandwidth, e.polite = bw, True
     return e
+
+
+def price_polite_hours(cap: Timetable | None) -> Timetable | None:
+    """A --bwlimit timetable with polite hours, those hours counted at POLITE_SHARE of the link (the
+    rest as written); any other cap unchanged."""
+    if cap is None or not cap.has_polite:
+        return cap
+    return cap.priced(POLITE_SHARE)

@@ -28,9 +28,9 @@ def eta_seconds(remaining_bytes: float, link_bytes_per_s: float, timetable: Time
         return link if rate is None else min(link, float(rate))
 
     if timetable is None or not timetable.changes:
-        rate = effective(timetable.rate_at(start) if timetable is not None else None)
+        rate = effective(timetable.week_segments(start, link=link)[0][1] if timetable is not None else None)
         return 0.0 if math.isinf(rate) else (remaining / rate if rate > 0 else math.inf)
-    pieces = [(seconds, effective(rate)) for seconds, rate in timetable.week_segments(start)]
+    pieces = [(seconds, effective(rate)) for seconds, rate in timetable.week_segments(start, link=link)]
     elapsed = 0.0
     if not any(math.isinf(r) for _, r in pieces):
         per_week = sum(seconds * r for seconds, r in pieces)

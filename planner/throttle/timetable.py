@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -55,6 +55,7 @@ class Timetable:
 
     slots: tuple[Slot, ...]
     mbps: float | None = None  # set when the cap came from --cap-mbps (shown in bits, as typed)
+    polite_share: float | None = None  # for ETAs only: polite hours move at this share of the link (`priced`)
 
     # -- constructing ---------------------------------------------------------------------------
     @classmethod
@@ -175,6 +176,11 @@ class Timetable:
         """Does polite mode run at some time of the week?"""
         return any(level == POLITE for _, level in self._points)
 
+    def priced(self, share: float) -> Timetable:
+        """The same timetable, its polite hours counted at `share` of the link by `week_segments(link=...)`
+        (so by `eta_seconds`): the estimate's price of polite mode. Prints and describes itself as before."""
+        return replace(self, polite_share=share)
+
     def _level_at(self, dt: datetime) -> float | str | None:
         wm = _week_minute(_naive(dt))
         i = bisect.bisect_right(self._keys, wm) - 1  # -1 = before the first entry: the last one wraps
@@ -217,12 +223,16 @@ class Timetable:
         shifted = sorted(((wm + DAY_MINUTES) % WEEK_MINUTES, r) for wm, r in self._points)
         return tuple(shifted) == self._points
 
-    def week_segments(self, start: datetime) -> list[tuple[float, float | None]]:
+    def week_segments(self, start: datetime, *, link: float | None = None) -> list[tuple[float, float | None]]:
         """One week from `start` as (seconds, rate) pieces, in order; durations add up to a week. Polite
-        hours are unlimited here (no fixed cap): what share polite mode leaves is the estimate's business."""
+        hours are unlimited (no fixed cap), or `polite_share` of `link` when both are known (`priced`)."""
+        def rate(level: float | str | None) -> float | None:
+            if isinstance(level, str) and self.polite_share is not None and link is not None:
+                return link * self.polite_share
+            return _rate(level)
         s0 = _week_second(_naive(start))
-        current = _rate(self._points[bisect.bisect_right(self._keys, int(s0 // 60)) - 1][1])
-        events = sorted(((wm * 60.0 - s0) % WEEK_SECONDS, _rate(r)) for wm, r in self._points)
+        current = rate(self._points[bisect.bisect_right(self._keys, int(s0 // 60)) - 1][1])
+        events = sorted(((wm * 60.0 - s0) % WEEK_SECONDS, rate(r)) for wm, r in self._points)
         if events[0][0] != 0:
             events.insert(0, (0.0, current))
         out = []

@@ -71,7 +71,7 @@ class Plan:
     # how many, and a few (file shown safely, reason); the upload refuses to start while there are any
     bad_names: int = 0
     bad_name_examples: list[tuple[str, str]] = field(default_factory=list)
-    polite_share: float | None = None  # --polite: the share of rate_bps the ETA counts with (estimate's POLITE_SHARE)
+    polite_share: float | None = None  # --polite or polite hours: the share of rate_bps polite mode uses (estimate.POLITE_SHARE)
 
 
 @dataclass

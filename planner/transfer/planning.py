@@ -33,7 +33,7 @@ def make_plan(journal: Journal, opts: UploadOptions, timetable: Any, resumed: bo
     share = _polite_share(opts)
     eta = None
     if rate:
-        eta = _eta(to_send_bytes, rate * (share or 1.0) / 8, timetable, clock)
+        eta = _eta(to_send_bytes, rate * (share or 1.0) / 8, timetable if share else _priced(timetable), clock)
         if opts.monthly_cap is not None:  # the months a data allowance spreads the job over
             eta = max(eta, _monthly_eta(to_send_bytes, rate * (share or 1.0) / 8, opts, clock))
     advice, reasons = None, []
@@ -54,13 +54,21 @@ def make_plan(journal: Journal, opts: UploadOptions, timetable: Any, resumed: bo
         conflicts=c.n(State.CONFLICT), scan_problems=journal.problems(), resumed=resumed,
         rate_bps=rate, rate_source=hint[1] if hint else None, eta_seconds=eta,
         cap=timetable.describe() if timetable else None, sas_expiry=expiry, expires_before_finish=expires_first,
-        advice=advice, advice_reasons=reasons, polite_share=share,
+        advice=advice, advice_reasons=reasons, polite_share=share or _polite_share(opts, timetable),
     )
 
 
-def _polite_share(opts: UploadOptions) -> float | None:
-    """--polite: the share of the link the plan counts with, as `mdplan estimate --polite` does."""
-    if not opts.polite:
+def _priced(timetable: Any) -> Any:
+    """Polite hours in the timetable counted at the polite share of the link (as `estimate` does)."""
+    from planner.estimate import price_polite_hours
+
+    return price_polite_hours(timetable)
+
+
+def _polite_share(opts: UploadOptions, timetable: Any = None) -> float | None:
+    """--polite (or, with `timetable`, its polite hours): the share of the link the plan counts with, as
+    `mdplan estimate --polite` does."""
+    if not opts.polite and not (timetable is not None and timetable.has_polite):
         return None
     from planner.estimate import POLITE_SHARE
 

@@ -37,3 +37,15 @@ def test_the_terminal_says_it_counts_polite(capsys, folder):
     out = capsys.readouterr().out
     assert "Polite: the upload time counts with 16.7 Mbit/s, 88% of the link (--polite)" in out
     assert "Polite mode (--polite)" in out
+
+
+def test_polite_hours_and_bwlimit_polite_are_priced_too(capsys, folder):
+    assert main(["estimate", str(folder), "--bandwidth", "20Mbps", "--bwlimit", "polite", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["upload"]["polite"] is True  # --bwlimit polite alone is --polite
+    assert d["upload"]["bits_per_second"] == pytest.approx(20e6 * 0.95 * 0.88)
+    assert main(["estimate", str(folder), "--bandwidth", "20Mbps", "--bwlimit", "00:00,polite 12:00,pause",
+                 "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["upload"]["bits_per_second"] == pytest.approx(20e6 * 0.95 * 0.88 / 2, rel=0.02)  # polite half days
+    assert "polite (yields to other traffic) 00:00-12:00" in d["upload"]["speed_cap"]

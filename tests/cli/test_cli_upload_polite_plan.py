@@ -14,3 +14,8 @@ def test_polite_plans_with_the_polite_share_of_the_last_rate(capsys, folder):  #
 def test_polite_under_a_lower_cap_is_held_by_the_cap(capsys, folder):  # noqa: F811
     line = _time_line(capsys, folder, "--polite", "--cap-mbps", "4")
     assert "2 min at 4 Mbit/s" in line and "speed cap" in line
+
+
+def test_polite_hours_are_planned_at_the_polite_share(capsys, folder):  # noqa: F811
+    line = _time_line(capsys, folder, "--bwlimit", "polite")
+    assert "at 237 Mbit/s, polite: 88% of the link" in line  # 60 MB: the whole job falls in polite hours

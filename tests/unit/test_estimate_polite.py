@@ -35,3 +35,23 @@ def test_politeness_can_tip_the_advice_to_a_drive() -> None:
 def test_a_fixed_cap_below_the_polite_share_still_wins() -> None:
     e = polite_estimate(10**10, 100, LINK, cap=Timetable.from_cap_mbps(4))
     assert e.rate_bits_per_second == pytest.approx(4e6)
+
+
+def test_polite_hours_in_a_timetable_are_priced_at_the_polite_share() -> None:
+    from datetime import datetime
+
+    from planner.estimate import price_polite_hours
+    from planner.throttle import eta_seconds
+
+    monday = datetime(2026, 1, 5, 0, 0)
+    t = Timetable.parse("00:00,polite 12:00,pause")
+    assert eta_seconds(3_600_000, 1000, t, monday) == 3600  # as written: polite hours have no fixed cap
+    priced = price_polite_hours(t)
+    assert priced is not None and priced.describe() == t.describe() and str(priced) == str(t)
+    assert eta_seconds(3_600_000, 1000, priced, monday) == pytest.approx(3600 / POLITE_SHARE)
+    assert price_polite_hours(Timetable.parse("08:00,512k 18:00,off")) == Timetable.parse("08:00,512k 18:00,off")
+    assert price_polite_hours(None) is None
+    plain = estimate(10**11, 1000, LINK, cap=t, start=monday)
+    polite = estimate(10**11, 1000, LINK, cap=priced, start=monday)
+    assert polite.upload_seconds > plain.upload_seconds * 1.1
+    assert polite.rate_bits_per_second == pytest.approx(20e6 * POLITE_SHARE / 2, rel=0.02)  # half of each day
