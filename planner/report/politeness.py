@@ -1,7 +1,7 @@
 """What polite mode (issue 15) cost a job in time, from its telemetry: the report's sentence.
 
 Polite seconds are the ones with a round trip in the telemetry (polite mode measured it; outside polite
-hours it does not). In such a second polite mode *yielded* when the rate it chose was below 70% of the
+hours it does not). In such a second polite mode *held back* (yielded to other traffic, or was still starting up) when the rate it chose was below 70% of the
 rate the link gave when it was free (the job's peak: `series.rates`), the same share below which the
 progress line says "yielding". The cost is the yielded time less the time the bytes sent meanwhile would
 have taken at that free rate: how much sooner the job would have ended at full speed. Pure Python over
@@ -52,7 +52,7 @@ def polite_cost_text(cost: PoliteCost) -> str:
     if cost.yielded_seconds <= 0:
         return (f"Polite mode ran for {format_duration(cost.polite_seconds)} and never had to yield to other "
                 "traffic: politeness cost no time here.")
-    return (f"Polite mode yielded to other traffic for {format_duration(cost.yielded_seconds)} (of "
-            f"{format_duration(cost.polite_seconds)} polite; its rate below {YIELD_BELOW:.0%} of the "
-            f"{format_rate(cost.free_bps)} the link gave when free); at full speed the job would have taken "
-            f"about {format_duration(cost.cost_seconds)} less.")
+    return (f"Polite mode held back for {format_duration(cost.yielded_seconds)} of its "
+            f"{format_duration(cost.polite_seconds)} (its rate under {YIELD_BELOW:.0%} of the "
+            f"{format_rate(cost.free_bps)} the link gave when free: yielding to other traffic, or starting "
+            f"up); at full speed the job would have taken about {format_duration(cost.cost_seconds)} less.")

@@ -41,7 +41,7 @@ def test_a_polite_upload_records_its_round_trips_and_the_report_draws_them_and_t
     html = files.html.read_text(encoding="utf-8")
     assert "round trip (ms)" in html  # the RTT series on the rate chart's right-hand axis
     assert "rate polite mode chose" in html
-    assert 'id="polite-cost"' in html and "Polite mode yielded to other traffic for" in html
+    assert 'id="polite-cost"' in html and "Polite mode held back for" in html
     assert "at full speed the job would have taken about" in html
 
 

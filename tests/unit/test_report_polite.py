@@ -42,7 +42,7 @@ def test_the_cost_of_politeness_is_the_time_it_held_back() -> None:
     # 300 s at 5 Mbit/s moved what 37.5 s at 40 Mbit/s would have: 262.5 s lost
     assert cost.cost_seconds == pytest.approx(262.5, rel=0.03)
     text = polite_cost_text(cost)
-    assert text.startswith("Polite mode yielded to other traffic for 5 min")
+    assert text.startswith("Polite mode held back for 5 min of its 10 min")
     assert "at full speed the job would have taken about 4 min less" in text
 
 
@@ -64,7 +64,7 @@ def test_no_round_trips_no_polite_words() -> None:
 def test_the_report_draws_the_chosen_rate_and_the_round_trip_and_says_the_cost() -> None:
     html = render_upload_report(polite_job())
     assert 'id="polite-cost"' in html
-    assert "Polite mode yielded to other traffic for 5 min" in html
+    assert "Polite mode held back for 5 min of its 10 min" in html
     chart = html[html.index('id="throughput-chart"'):]
     chart = chart[:chart.index("</figure>")]
     assert "round trip (ms)" in chart  # the right-hand axis
