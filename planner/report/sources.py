@@ -209,10 +209,12 @@ def write_job_report(journal_path: Path, html_path: Path | None = None) -> Repor
 def _curve(e) -> Callable[[float], float]:
     """The estimate's own figure at another rate (same method, round trip and per-file cost), so the
     curve passes through the point marked for the user's link."""
-    from planner.estimate import upload_seconds, with_monthly_cap
+    from planner.estimate import POLITE_SHARE, upload_seconds, with_monthly_cap
+
+    share = POLITE_SHARE if getattr(e, "polite", False) else 1.0  # estimate --polite: the polite share of each link
 
     def seconds(bps: float) -> float:
-        total, _, _ = upload_seconds(e.bytes, e.files, replace(e.bandwidth, bits_per_second=bps), e.settings)
+        total, _, _ = upload_seconds(e.bytes, e.files, replace(e.bandwidth, bits_per_second=bps * share), e.settings)
         return with_monthly_cap(total, e.bytes, e.settings)[0]
 
     return seconds

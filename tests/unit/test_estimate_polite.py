@@ -55,3 +55,17 @@ def test_polite_hours_in_a_timetable_are_priced_at_the_polite_share() -> None:
     polite = estimate(10**11, 1000, LINK, cap=priced, start=monday)
     assert polite.upload_seconds > plain.upload_seconds * 1.1
     assert polite.rate_bits_per_second == pytest.approx(20e6 * POLITE_SHARE / 2, rel=0.02)  # half of each day
+
+
+def test_the_plan_pages_curve_passes_through_the_polite_time(tmp_path) -> None:
+    """The plan page's crossover curve is the estimate at other link speeds: polite too, so the point
+    marked for the user's link lies on it."""
+    from planner.assessment import assess
+    from planner.report.sources import _curve
+
+    d = tmp_path / "cards" / "site1"
+    d.mkdir(parents=True)
+    for i in range(5):
+        (d / f"IMG_{i:04d}.JPG").write_bytes(b"\xff\xd8" + bytes(200_000))
+    a = assess(d.parent, bandwidth="20Mbps", polite=True)
+    assert _curve(a.estimate)(20e6) == pytest.approx(a.estimate.upload_seconds)
