@@ -25,7 +25,7 @@ from planner.errors import BadInput, ExitCode
 from planner.transfer.options import StopFlag
 
 
-BATCH_FILES = 128  # files written, then fsync'ed together, then read back: one journal commit per batch
+BATCH_FILES = 128  # files written, then made durable together (copyfile._flush), then read back
 BATCH_BYTES = 64 * 1024 * 1024  # and at most this much data in the page cache between writing and reading back
 MIN_BYTES_FOR_RATE = 64 * 1024 * 1024  # a few small files say little about the drive's speed
 
@@ -136,6 +136,7 @@ def copy_to_drive(opts: DriveOptions, progress: ProgressFn | None = None, stop: 
         scan_set(job, source, opts)
         known = which_drive(job, target)
         info = target_info(target)
+        real_fs = info.fs_type  # how the files are made durable depends on the driver, not on --fs-type
         fs = opts.fs_type or info.fs_type
         info = TargetInfo(info.path, fs, info.free_bytes, info.total_bytes, info.cluster_bytes)
         # a mapping made by an earlier --map-names run stays in force, so its files are found again
@@ -160,6 +161,7 @@ def copy_to_drive(opts: DriveOptions, progress: ProgressFn | None = None, stop: 
                            hint="Check the drive is plugged in and not read-only, then run the same command again.") from None
         run = _Run(job, no, source, target, info, opts, progress, stop or StopFlag())
         run.names = names
+        run.real_fs = real_fs
         return run.go()
     finally:
         job.close()
@@ -184,6 +186,7 @@ class _Run:
         self.error: str | None = None
         self.interrupted = False
         self.names: dict[str, str] = {}  # --map-names: original relative path -> the name on the drive
+        self.real_fs = info.fs_type  # the driver the OS reports (FUSE or kernel), for how batches are flushed
 
     def go(self) -> DriveResult:
         self.stop.transferring = True  # from here a Ctrl-C finishes the file in hand and writes the bag
@@ -248,7 +251,8 @@ class _Run:
     def _copy_batch(self, rels: list[str]) -> bool:
         """Copy a batch; False when the drive failed or filled up (the run stops)."""
         try:
-            results = copy_batch([(self.source / rel, self.target / "data" / self.names.get(rel, rel)) for rel in rels])
+            results = copy_batch([(self.source / rel, self.target / "data" / self.names.get(rel, rel)) for rel in rels],
+                                 self.real_fs)
         except TargetError as e:
             if e.full:  # the drive said so itself: this drive is done, the files go on the next one
                 self.no_room += 1
