@@ -240,41 +240,18 @@ def _guarded(fn, *args):
 
 
 def copy_batch(pairs: list[tuple[Path, Path]], fs_type: str = "unknown") -> list[Copied | Exception]:
-    """Copy a batch of (source, destination) files: write them all (hashing as read), make them durable
+    """Copy one batch of (source, destination) files: write them all (hashing as read), make them durable
     together (_flush: one syncfs, or an fsync a file on FUSE and outside Linux), then read each back from the
     drive and rename it into place. `fs_type` is the target's real file system (from the OS, not an
     override). One result per pair: Copied, or the file's own failure (SourceChanged, ReadBackMismatch,
-    OSError reading the source). A TargetError (the drive) is raised: the batch's temporary files are
-    removed (or, after a crash, by the next run)."""
-    from concurrent.futures import ThreadPoolExecutor
+    OSError reading the source). A TargetError (the drive) is raised, the batch's temporary files removed.
+    A run of many batches uses pipeline.Pipeline, which overlaps one batch's flush with the next's copy."""
+    from planner.drive.pipeline import Pipeline
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        t0 = time.perf_counter()
-        written = list(pool.map(lambda p: _guarded(_write_one, *p), pairs))
-        drive_error = next((w for w in written if isinstance(w, TargetError)), None)
-        if drive_error is None:
-            try:
-                _flush([w.part for w in written if isinstance(w, _Written)], fs_type)
-            except OSError as e:
-                drive_error = TargetError(f"cannot make the files durable on the drive: {e.strerror or e}", e.errno)
-        if drive_error is not None:
-            for w in written:
-                if isinstance(w, _Written):
-                    _remove(w.part)
-            raise drive_error
-        t1 = time.perf_counter()
-        placed = list(pool.map(lambda w: _guarded(_verify_and_place, w) if isinstance(w, _Written) else w, written))
-        t2 = time.perf_counter()
-    good = max(1, sum(w.size for w in written if isinstance(w, _Written)))
-    out: list[Copied | Exception] = []
-    for w, p in zip(written, placed):
-        if isinstance(p, TargetError):
-            raise p
-        if isinstance(w, _Written) and isinstance(p, float):  # the passes' wall time, shared out by size
-            out.append(Copied(w.md5, w.size, (t1 - t0) * w.size / good, (t2 - t1) * w.size / good))
-        else:
-            out.append(p if isinstance(p, Exception) else w)  # type: ignore[arg-type]
-    return out
+    with Pipeline(fs_type) as pipe:
+        pipe.write(pairs)
+        pipe.settle()
+        return pipe.settle() or []
 
 
 def copy_verified(src: Path, dest: Path, fs_type: str = "unknown") -> Copied:
