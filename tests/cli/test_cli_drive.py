@@ -41,3 +41,12 @@ def test_estimate_uses_the_measured_drive_speed_and_points_to_the_drive_commands
     assert "mdplan drive copy" in p.stdout and "Mailing drives" in p.stdout
     p = mdplan("estimate", str(s.root), "--bandwidth", "1kbps", "--drive-speed", "30MB/s", home=tmp_path / "h")
     assert "30 MB/s" in p.stdout and "as measured" not in p.stdout
+
+
+def test_estimate_samples_the_folder_when_no_drive_copy_was_measured(tmp_path):
+    s = generate_sample_set(tmp_path / "set", files=40, mean_bytes=20_000, seed=4)
+    p = mdplan("estimate", str(s.root), "--bandwidth", "1kbps", home=tmp_path / "fresh")
+    assert p.returncode == 0, p.stderr
+    line = next(x for x in p.stdout.splitlines() if x.startswith("Mail a drive"))
+    assert "in a short sample" in line or "the source sets the pace" in line, line
+    assert "as measured" not in line
