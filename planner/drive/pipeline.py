@@ -120,7 +120,7 @@ class Pipeline:
     def close(self) -> None:
         """Wait for the threads (a flush in the background, writes cut short by Ctrl-C); remove the temporary
         files of batches not read back."""
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)  # files not started yet are not started
         for b in (self._flushing, self._fresh):
             if b is not None:
                 if b.flushing is not None:
