@@ -183,10 +183,24 @@ def render(sc: Scenario, table: Table | None, *, when: str, took: float | None, 
     return "\n".join(lines)
 
 
+def _trailers(text: str) -> dict[str, str]:
+    """Hand-written text after each section (up to the next section): notes on reading its figures."""
+    marks = list(re.finditer(r"<!-- /bench:([\w-]+) -->", text))
+    out = {}
+    for m in marks:
+        nxt = text.find("<!-- bench:", m.end())
+        tail = text[m.end(): nxt if nxt >= 0 else len(text)].strip("\n")
+        if tail.strip():
+            out[m.group(1)] = "\n\n" + tail
+    return out
+
+
 def write_sections(new: dict[str, str], path: Path = OUTPUT) -> None:
-    """Replace the given sections, keep the others, order them as the registry does."""
-    old = _sections(path.read_text(encoding="utf-8")) if path.exists() else {}
-    merged = {**old, **new}
+    """Replace the given sections, keep the others and the hand-written text after each section, order
+    them as the registry does."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    old, tails = _sections(text), _trailers(text)
+    merged = {name: body + tails.get(name, "") for name, body in {**old, **new}.items()}
     ordered = [merged[name] for name in REGISTRY if name in merged]
     ordered += [text for name, text in merged.items() if name not in REGISTRY]
     path.write_text(HEADER + "\n" + "\n\n".join(ordered) + "\n", encoding="utf-8")

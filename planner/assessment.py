@@ -286,3 +286,90 @@ def remembered_drive_speed(home=None) -> float | None:
     from planner.journal.rates import last_drive_copy_rate
 
     return last_drive_copy_rate(home)
+
+
+SAMPLE_BYTES = 64 * 1024 * 1024  # estimate's read sample of the set when no drive copy was measured
+SAMPLE_SECONDS = 5.0  # a slow source (a network share) is sampled no longer than this
+SAMPLE_MIN_BYTES = 64 * 1024  # less says nothing about the source
+
+
+@dataclass(frozen=True)
+class ReadSample:
+    files: int
+    nbytes: int
+    seconds: float
+
+    @property
+    def bytes_per_second(self) -> float:
+        return self.nbytes / self.seconds
+
+
+def sample_read_speed(folder, *, budget: int = SAMPLE_BYTES, max_seconds: float = SAMPLE_SECONDS,
+                      clock: Clock | None = None) -> ReadSample | None:
+    """Read up to `budget` bytes of the set's files in scan order (their cached pages dropped first where
+    the OS can, so the disk is read) and time it; None when the set is too small to tell or unreadable."""
+    from planner.scan.walk import iter_files
+
+    clock = clock or SystemClock()
+    buf = bytearray(1 << 20)
+    files = nbytes = 0
+    t0 = end = clock.monotonic()
+    try:
+        for e in iter_files(folder):
+            if nbytes >= budget or end - t0 >= max_seconds:
+                break
+            if getattr(e.kind, "value", str(e.kind)).lower() == "symlink":
+                continue
+            try:
+                nbytes += _read_some(e.path, buf, budget - nbytes)
+                files += 1
+            except OSError:
+                continue
+            end = clock.monotonic()
+    except BadInput:
+        return None
+    if nbytes < SAMPLE_MIN_BYTES or end <= t0:
+        return None
+    return ReadSample(files, nbytes, end - t0)
+
+
+def _read_some(path, buf: bytearray, limit: int) -> int:
+    n = 0
+    with open(path, "rb", buffering=0) as f:
+        if hasattr(os, "posix_fadvise"):
+            try:
+                os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            except OSError:
+                pass
+        while n < limit:
+            k = f.readinto(memoryview(buf)[: min(len(buf), limit - n)])
+            if not k:
+                break
+            n += k
+    return n
+
+
+@dataclass(frozen=True)
+class DriveSpeed:
+    """The drive route's copy speed for `estimate`, and where it came from: "given" (--drive-speed),
+    "remembered" (the last `mdplan drive copy` here), "sampled" (the set reads slower than a typical
+    drive copies: the source sets the pace), "typical" (the model's 60 MB/s)."""
+
+    bytes_per_second: float
+    how: str
+    source_read_bytes_per_second: float | None = None
+
+
+def drive_speed_for_estimate(folder, given: float | None, *, home=None, clock: Clock | None = None,
+                             budget: int = SAMPLE_BYTES) -> DriveSpeed:
+    if given:
+        return DriveSpeed(given, "given")
+    remembered = remembered_drive_speed(home)
+    if remembered:
+        return DriveSpeed(remembered, "remembered")
+    typical = EstimateSettings().drive_bytes_per_second
+    sample = sample_read_speed(folder, budget=budget, clock=clock)
+    if sample is None:
+        return DriveSpeed(typical, "typical")
+    rate = sample.bytes_per_second
+    return DriveSpeed(rate, "sampled", rate) if rate < typical else DriveSpeed(typical, "typical", rate)

@@ -53,21 +53,24 @@ def estimate(
     report_path: str = typer.Option(None, "--report", help="Also write an HTML plan page here (file or folder), to share."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON object."),
 ) -> int:
-    from planner.assessment import assess, email_summary, remembered_drive_speed, summarize
+    from planner.assessment import assess, drive_speed_for_estimate, email_summary, summarize
     from planner.cli.ui import ProbeStatus, scan_progress
     from planner.estimate import EstimateSettings, with_overrides
     from planner.sas import resolve_sas_argument
 
     source = options.folder(folder)
-    settings = with_overrides(
-        EstimateSettings(), monthly_cap_bytes=options.monthly_cap(monthly_cap),
-        shipping_days=options.shipping_days(shipping_days), drive_bytes_per_second=options.drive_speed(drive_speed) or remembered_drive_speed(),
-        drive_size_bytes=options.drive_size(drive_size))
+    given = dict(monthly_cap_bytes=options.monthly_cap(monthly_cap), shipping_days=options.shipping_days(shipping_days),
+                 drive_size_bytes=options.drive_size(drive_size))
+    drive_given = options.drive_speed(drive_speed)
     cap = options.speed_cap(cap_mbps, bwlimit)
     options.bandwidth(bandwidth)  # a typo fails before the scan, not after
     window = options.probe_seconds(seconds)
     budget = options.probe_bytes(max_bytes)
     sas_url = resolve_sas_argument(sas, required=False) if (sas is not None or bandwidth is None) else None
+    # the drive speed: --drive-speed, else the last drive copy here, else a short read sample of the set
+    speed = drive_speed_for_estimate(source, drive_given) if (sas_url or bandwidth or speedtest) else None
+    settings = with_overrides(EstimateSettings(), drive_bytes_per_second=speed.bytes_per_second if speed else None,
+                              **given)
     show = err.is_terminal and not json_out
     where = "speedtest.net" if speedtest else (sas_url.display if sas_url else "")
     with ProbeStatus(show and bandwidth is None and bool(where), f"Measuring upload speed to {where}") as probing:
@@ -85,7 +88,7 @@ def estimate(
         print_json(summarize(a, str(files) if files else None))
         return 0
     _print_contents(a)
-    _print_times(a)
+    _print_times(a, speed)
     _print_expiry(a)
     if files:
         say(f"Plan page: {files}")
@@ -145,13 +148,22 @@ def _names_line(total: int, examples: list[tuple[str, str]]) -> str:
             "are renamed (or left out with --exclude); they are counted above.")
 
 
-def _measured_drive(e) -> bool:
-    from planner.assessment import remembered_drive_speed
+def _drive_speed_words(speed) -> str:
+    from planner.units import format_bytes
 
-    return remembered_drive_speed() == e.settings.drive_bytes_per_second
+    if speed is None or speed.how == "given":
+        return ""
+    if speed.how == "remembered":
+        return " as measured by your last `mdplan drive copy`"
+    if speed.how == "sampled":
+        return " (this folder read no faster in a short sample: the source sets the pace)"
+    if speed.source_read_bytes_per_second:
+        return (f", a typical USB drive; this folder read at {format_bytes(speed.source_read_bytes_per_second)}/s "
+                "in a short sample")
+    return ", a typical USB drive"
 
 
-def _print_times(a) -> None:
+def _print_times(a, speed=None) -> None:
     from rich.table import Table
 
     from planner.estimate import method_words
@@ -179,7 +191,7 @@ def _print_times(a) -> None:
     say(f"Upload time: about {format_duration(e.upload_seconds)} ({e.workers} parallel uploads).")
     say(f"Mail a drive: about {format_duration(e.drive_seconds)} ({e.drives} drive(s) of "
         f"{format_bytes(e.settings.drive_size_bytes)}, copying at {format_bytes(e.settings.drive_bytes_per_second)}/s"
-        f"{' as measured by your last `mdplan drive copy`' if _measured_drive(e) else ''}).")
+        f"{_drive_speed_words(speed)}).")
     if e.recommendation == "drive":
         say("  How: `mdplan drive copy FOLDER E:\\FOLDER`, then `mdplan drive check`; see 'Mailing drives' in the README.")
     verdict = "UPLOAD" if e.recommendation == "upload" else "MAIL A HARD DRIVE"

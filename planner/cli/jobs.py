@@ -1,4 +1,4 @@
-"""`mdplan jobs`: the upload jobs on this computer and how far each got, or forget one."""
+"""`mdplan jobs`: the upload and drive jobs on this computer and how far each got, or forget an upload job."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from planner.cli.output import print_json, say, to_jsonable
 
 @app.command(
     help=(
-        "List upload jobs (one per folder and container) and how far each got, or forget one.\n\n"
+        "List upload jobs (one per folder and container) and drive jobs (`mdplan drive copy`, one per folder)\n"
+        "and how far each got, or forget an upload job.\n\n"
         "Examples:\n\n\b\n"
         "  mdplan jobs\n"
         "  mdplan jobs --forget 3f2a9c1b7d2e"
@@ -32,12 +33,32 @@ def jobs(
         say(f"Forgot job {info.job_id} ({info.source} -> {info.destination}). Its files and blobs are "
             "untouched; the next upload of that folder starts a new job.")
         return 0
-    found = list_jobs()
+    from planner.drive.jobdb import list_drive_jobs
+
+    found, drive_jobs = list_jobs(), list_drive_jobs()
     if json_out:
-        print_json([{**to_jsonable(j), "destination": j.destination, **_side_files(j)} for j in found])
+        print_json([{"kind": "upload", **to_jsonable(j), "destination": j.destination, **_side_files(j)} for j in found]
+                   + [{"kind": "drive", **to_jsonable(j)} for j in drive_jobs])
         return 0
     _print_jobs(found)
+    _print_drive_jobs(drive_jobs)
     return 0
+
+
+def _print_drive_jobs(found) -> None:
+    from datetime import datetime
+
+    from planner.units import format_bytes
+
+    if not found:
+        return
+    say("\nDrive jobs (`mdplan drive copy`):")
+    for j in found:
+        say(f"\n{j.job_id}  {j.state}, last run {datetime.fromtimestamp(j.updated):%Y-%m-%d %H:%M}\n"
+            f"  From: {j.source}\n"
+            f"  Done: {j.files_done:,} of {j.files_total:,} files, {format_bytes(j.bytes_done)} of "
+            f"{format_bytes(j.bytes_total)} on {j.drives} drive(s)"
+            + (f"; {j.files_failed:,} failed" if j.files_failed else ""))
 
 
 def _side_files(j) -> dict:

@@ -1,22 +1,32 @@
-"""Copying one file to the drive so that what is recorded is what the drive holds.
+"""Copying files to the drive so that what is recorded is what the drive holds.
 
-The file goes to a temporary name beside its final one, hashed (MD5) as it is read from the source,
-flushed and fsync'ed; then its pages are dropped from the cache (posix_fadvise DONTNEED, where the OS has
-it) and it is read back from the drive and hashed again. Only when both hashes agree is it renamed into
-place. A file whose source changed during the copy (size or mtime) is reported, not recorded.
+A batch of files goes to temporary names beside their final ones, each hashed (MD5) in the same pass as
+it is read from the source (one reused buffer a thread, so reading, hashing and writing of several files
+overlap: hashlib lets go of the GIL for large buffers). Each file's write-out is started as soon as it is
+written (posix_fadvise DONTNEED, where the OS has it), then the whole batch is made durable: one syncfs(2)
+on Linux for a kernel file system (one journal commit instead of one a file), an fsync of every file
+elsewhere (FUSE drivers such as exfat-fuse and ntfs-3g, which syncfs does not reach; Windows; macOS).
+Only then are the files' pages dropped from the cache and each file read back from the drive and hashed
+again; only when both hashes agree is it renamed into place. A file whose source changed during the
+copy (size or mtime) is reported, not recorded.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import os
+import sys
+import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 CHUNK = 1024 * 1024
 PART_SUFFIX = ".mdplan-part"
+_local = threading.local()
 
 
 class ReadBackMismatch(Exception):
@@ -47,70 +57,132 @@ class Copied:
     read_seconds: float
 
 
-def _drop_cache(fd: int) -> None:
-    if hasattr(os, "posix_fadvise"):
+def _buffer() -> memoryview:
+    """This thread's copy buffer, made once (a fresh CHUNK-sized buffer a file costs a memset each)."""
+    buf = getattr(_local, "buf", None)
+    if buf is None or len(buf) != CHUNK:
+        buf = _local.buf = memoryview(bytearray(CHUNK))
+    return buf
+
+
+def _advise(fd: int, advice_name: str) -> None:
+    advice = getattr(os, advice_name, None)
+    if hasattr(os, "posix_fadvise") and advice is not None:
         try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.posix_fadvise(fd, 0, 0, advice)
         except OSError:
             pass  # some file systems (FUSE) do not take the advice; the read-back still reads the file
 
 
+def _drop_cache(fd: int) -> None:
+    _advise(fd, "POSIX_FADV_DONTNEED")
+
+
+def _write_all(f, data: memoryview) -> None:
+    """A raw write may take fewer bytes than given: carry on until all are written."""
+    while len(data):
+        n = f.write(data)
+        if not n:
+            raise OSError(errno.EIO, "the drive took no bytes")
+        data = data[n:]
+
+
 def _write(src: Path, part: Path) -> tuple[str, int, os.stat_result]:
-    """Source to the temporary name, hashed as read; flushed to the OS (made durable by _sync)."""
+    """Source to the temporary name, hashed as read, its write-out started (made durable by _flush).
+    OSError: the source could not be read; TargetError: the drive could not be written."""
     h = hashlib.md5()
     n = 0
-    with open(src, "rb") as fin:
+    buf = _buffer()
+    with open(src, "rb", buffering=0) as fin:
         before = os.fstat(fin.fileno())
+        _advise(fin.fileno(), "POSIX_FADV_SEQUENTIAL")
         try:
-            fout = open(part, "wb")
+            fout = open(part, "wb", buffering=0)
         except OSError as e:
             raise TargetError(f"cannot create {part}: {e.strerror or e}", e.errno) from e
         with fout:
-            try:
-                while True:
-                    buf = fin.read(CHUNK)
-                    if not buf:
-                        break
-                    h.update(buf)
-                    fout.write(buf)
-                    n += len(buf)
-                fout.flush()
-            except OSError as e:
-                fout.close()
-                _remove(part)
-                raise TargetError(f"cannot write {part}: {e.strerror or e}", e.errno) from e
+            while True:
+                try:
+                    k = fin.readinto(buf)
+                except OSError:
+                    fout.close()
+                    _remove(part)
+                    raise
+                if not k:
+                    break
+                h.update(buf[:k])
+                try:
+                    _write_all(fout, buf[:k])
+                except OSError as e:
+                    fout.close()
+                    _remove(part)
+                    raise TargetError(f"cannot write {part}: {e.strerror or e}", e.errno) from e
+                n += k
+            _drop_cache(fout.fileno())  # on Linux this starts the write-out while the next file is hashed
     return h.hexdigest(), n, before
 
 
-def _sync(part: Path) -> None:
-    """fsync, then drop the file's pages from the cache so the read-back reads the drive."""
+@lru_cache(maxsize=1)
+def _libc_syncfs():
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        fd = os.open(part, os.O_RDWR | getattr(os, "O_BINARY", 0))
-        try:
-            os.fsync(fd)
-            _drop_cache(fd)
-        finally:
-            os.close(fd)
-    except OSError as e:
-        _remove(part)
-        raise TargetError(f"cannot write {part}: {e.strerror or e}", e.errno) from e
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes, fn.restype = [ctypes.c_int], ctypes.c_int
+    return fn
+
+
+def _syncfs(path: Path) -> bool:
+    """syncfs(2) on the file system holding path (every dirty page and the journal, waited for): True when
+    done, False where the OS has no syncfs. OSError when the file system reports a write error."""
+    fn = _libc_syncfs()
+    if fn is None:
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if fn(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(fd)
+    return True
+
+
+def _fsync_file(part: Path) -> None:
+    fd = os.open(part, os.O_RDWR | getattr(os, "O_BINARY", 0))  # Windows flushes only files open for writing
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _flush(parts: list[Path], fs_type: str) -> None:
+    """Make a batch's files durable on the drive before any is read back."""
+    if not parts:
+        return
+    if not fs_type.lower().startswith("fuse") and _syncfs(parts[0].parent):
+        return
+    for part in parts:  # one after another: concurrent fsyncs through a FUSE driver queue up behind each other
+        _fsync_file(part)
 
 
 def _read_back(part: Path) -> str:
     h = hashlib.md5()
+    buf = _buffer()
     try:
-        fd = os.open(part, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        f = open(part, "rb", buffering=0)
     except OSError as e:
         raise TargetError(f"cannot read back {part}: {e.strerror or e}") from e
-    try:
-        _drop_cache(fd)
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            for buf in iter(lambda: f.read(CHUNK), b""):
-                h.update(buf)
-    except OSError as e:
-        raise TargetError(f"cannot read back {part}: {e.strerror or e}") from e
-    finally:
-        os.close(fd)
+    with f:
+        try:
+            _drop_cache(f.fileno())  # the pages are clean now: the read comes from the drive
+            _advise(f.fileno(), "POSIX_FADV_SEQUENTIAL")
+            while k := f.readinto(buf):
+                h.update(buf[:k])
+        except OSError as e:
+            raise TargetError(f"cannot read back {part}: {e.strerror or e}") from e
     return h.hexdigest()
 
 
@@ -167,43 +239,24 @@ def _guarded(fn, *args):
         return e
 
 
-def copy_batch(pairs: list[tuple[Path, Path]]) -> list[Copied | Exception]:
-    """Copy a batch of (source, destination) files: write them all, fsync them all (one journal commit
-    on most file systems instead of one per file), then read each back from the drive and rename it into
-    place. One result per pair: Copied, or the file's own failure (SourceChanged, ReadBackMismatch,
-    OSError reading the source). A TargetError (the drive) is raised: the batch's files not yet renamed
-    are left as temporary names, removed by this or the next run."""
-    from concurrent.futures import ThreadPoolExecutor
+def copy_batch(pairs: list[tuple[Path, Path]], fs_type: str = "unknown") -> list[Copied | Exception]:
+    """Copy one batch of (source, destination) files: write them all (hashing as read), make them durable
+    together (_flush: one syncfs, or an fsync a file on FUSE and outside Linux), then read each back from the
+    drive and rename it into place. `fs_type` is the target's real file system (from the OS, not an
+    override). One result per pair: Copied, or the file's own failure (SourceChanged, ReadBackMismatch,
+    OSError reading the source). A TargetError (the drive) is raised, the batch's temporary files removed.
+    A run of many batches uses pipeline.Pipeline, which overlaps one batch's flush with the next's copy."""
+    from planner.drive.pipeline import Pipeline
 
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        t0 = time.perf_counter()
-        written = list(pool.map(lambda p: _guarded(_write_one, *p), pairs))
-        drive_error = next((w for w in written if isinstance(w, TargetError)), None)
-        synced = list(pool.map(lambda w: _guarded(_sync, w.part) if isinstance(w, _Written) else None, written))
-        drive_error = drive_error or next((e for e in synced if isinstance(e, TargetError)), None)
-        if drive_error is not None:
-            for w in written:
-                if isinstance(w, _Written):
-                    _remove(w.part)
-            raise drive_error
-        t1 = time.perf_counter()
-        placed = list(pool.map(lambda w: _guarded(_verify_and_place, w) if isinstance(w, _Written) else w, written))
-        t2 = time.perf_counter()
-    good = max(1, sum(w.size for w in written if isinstance(w, _Written)))
-    out: list[Copied | Exception] = []
-    for w, p in zip(written, placed):
-        if isinstance(p, TargetError):
-            raise p
-        if isinstance(w, _Written) and isinstance(p, float):  # the phases' wall time, shared out by size
-            out.append(Copied(w.md5, w.size, (t1 - t0) * w.size / good, (t2 - t1) * w.size / good))
-        else:
-            out.append(p if isinstance(p, Exception) else w)  # type: ignore[arg-type]
-    return out
+    with Pipeline(fs_type) as pipe:
+        pipe.write(pairs)
+        pipe.settle()
+        return pipe.settle() or []
 
 
-def copy_verified(src: Path, dest: Path) -> Copied:
-    """One file: copy through a temporary name, fsync, read back from the drive, rename into place."""
-    result = copy_batch([(src, dest)])[0]
+def copy_verified(src: Path, dest: Path, fs_type: str = "unknown") -> Copied:
+    """One file: copy through a temporary name, make durable, read back from the drive, rename into place."""
+    result = copy_batch([(src, dest)], fs_type)[0]
     if isinstance(result, Exception):
         raise result
     return result

@@ -181,3 +181,51 @@ class DriveJob:
     def commit(self) -> None:
         self.db.commit()
         self._last_commit = time.monotonic()
+
+
+@dataclass
+class DriveJobInfo:
+    """One drive job as `mdplan jobs` lists it."""
+
+    job_id: str
+    path: str
+    source: str
+    state: str  # "finished", "drive N full", "in progress"
+    files_total: int
+    bytes_total: int
+    files_done: int
+    bytes_done: int
+    files_failed: int
+    drives: int
+    updated: float
+
+
+def list_drive_jobs(home: Path | None = None) -> list[DriveJobInfo]:
+    """The drive jobs on this computer, most recently used first (read only; unreadable journals left out)."""
+    folder = (home or journal_home()) / "drive-jobs"
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in folder.glob("*.sqlite"):
+        try:
+            out.append(_drive_job_info(path))
+        except (sqlite3.Error, OSError, TypeError):
+            continue
+    return sorted(out, key=lambda j: j.updated, reverse=True)
+
+
+def _drive_job_info(path: Path) -> DriveJobInfo:
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        q = lambda sql: db.execute(sql).fetchone()  # noqa: E731
+        source = (q("SELECT value FROM meta WHERE key='source'") or ["?"])[0]
+        n, b, d, bd, f = q("SELECT count(*), coalesce(sum(size),0), coalesce(sum(done),0), "
+                           "coalesce(sum(CASE WHEN done=1 THEN size ELSE 0 END),0), count(failed) "
+                           "FROM files WHERE selected=1")
+        drives, last_full = q("SELECT count(*), coalesce((SELECT full FROM drives ORDER BY no DESC LIMIT 1),0) "
+                              "FROM drives")
+    finally:
+        db.close()
+    state = "finished" if n and d == n else (f"drive {drives} full" if last_full else "in progress")
+    mtime = max((p.stat().st_mtime for p in (path, path.with_name(path.name + "-wal")) if p.exists()), default=0.0)
+    return DriveJobInfo(path.stem, str(path), source, state, int(n), int(b), int(d), int(bd), int(f), int(drives), mtime)

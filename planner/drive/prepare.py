@@ -16,7 +16,8 @@ from pathlib import Path
 
 from planner import __version__
 from planner.drive.bag import BagInfo, is_bag, read_marker, write_bag, write_marker
-from planner.drive.copyfile import PART_SUFFIX, ReadBackMismatch, SourceChanged, TargetError, copy_batch
+from planner.drive.copyfile import PART_SUFFIX, ReadBackMismatch, SourceChanged, TargetError
+from planner.drive.pipeline import Pipeline
 from planner.drive.jobdb import DriveJob
 from planner.drive.names import NameProblem, check_paths, map_paths, rules_for
 from planner.drive.options import DriveOptions, DriveResult, Progress, ProgressFn
@@ -25,7 +26,7 @@ from planner.errors import BadInput, ExitCode
 from planner.transfer.options import StopFlag
 
 
-BATCH_FILES = 128  # files written, then fsync'ed together, then read back: one journal commit per batch
+BATCH_FILES = 128  # files written, then made durable together (copyfile._flush), then read back
 BATCH_BYTES = 64 * 1024 * 1024  # and at most this much data in the page cache between writing and reading back
 MIN_BYTES_FOR_RATE = 64 * 1024 * 1024  # a few small files say little about the drive's speed
 
@@ -136,6 +137,7 @@ def copy_to_drive(opts: DriveOptions, progress: ProgressFn | None = None, stop: 
         scan_set(job, source, opts)
         known = which_drive(job, target)
         info = target_info(target)
+        real_fs = info.fs_type  # how the files are made durable depends on the driver, not on --fs-type
         fs = opts.fs_type or info.fs_type
         info = TargetInfo(info.path, fs, info.free_bytes, info.total_bytes, info.cluster_bytes)
         # a mapping made by an earlier --map-names run stays in force, so its files are found again
@@ -160,6 +162,7 @@ def copy_to_drive(opts: DriveOptions, progress: ProgressFn | None = None, stop: 
                            hint="Check the drive is plugged in and not read-only, then run the same command again.") from None
         run = _Run(job, no, source, target, info, opts, progress, stop or StopFlag())
         run.names = names
+        run.real_fs = real_fs
         return run.go()
     finally:
         job.close()
@@ -184,14 +187,23 @@ class _Run:
         self.error: str | None = None
         self.interrupted = False
         self.names: dict[str, str] = {}  # --map-names: original relative path -> the name on the drive
+        self.real_fs = info.fs_type  # the driver the OS reports (FUSE or kernel), for how batches are flushed
+        self.pipe: Pipeline | None = None
+        self.queued: list[list[str]] = []  # the batches in the pipeline (written, not yet recorded), oldest first
 
     def go(self) -> DriveResult:
         self.stop.transferring = True  # from here a Ctrl-C finishes the file in hand and writes the bag
         t0 = time.monotonic()
+        self.pipe = Pipeline(self.real_fs)
         try:
             self._copy_all(t0)
+            for _ in range(len(self.queued)):  # the last batches: flushed, read back, recorded
+                if not self._settle():
+                    break
         except KeyboardInterrupt:
             self.interrupted = True
+        finally:
+            self.pipe.close()  # temporary files of batches not read back are removed (never recorded)
         self.job.add_times(self.no, self.tally.write_s, self.tally.read_s, self.tally.nbytes)
         self.job.commit()
         self._finish_bag()
@@ -246,15 +258,35 @@ class _Run:
                                    left / rate if rate > 0 else None))
 
     def _copy_batch(self, rels: list[str]) -> bool:
-        """Copy a batch; False when the drive failed or filled up (the run stops)."""
+        """Copy a batch while the one before is flushed, then record the one before; False when the drive
+        failed or filled up (the run stops; the batch before is still read back and recorded)."""
         try:
-            results = copy_batch([(self.source / rel, self.target / "data" / self.names.get(rel, rel)) for rel in rels])
+            self.pipe.write([(self.source / rel, self.target / "data" / self.names.get(rel, rel)) for rel in rels])
         except TargetError as e:
-            if e.full:  # the drive said so itself: this drive is done, the files go on the next one
-                self.no_room += 1
-            else:
-                self.error = str(e)
+            self._settle()
+            self._drive_failed(e)
             return False
+        self.queued.append(rels)
+        return self._settle()
+
+    def _settle(self) -> bool:
+        try:
+            results = self.pipe.settle()
+        except TargetError as e:
+            self.queued.clear()  # neither batch in the pipeline was recorded; their temporary files are gone
+            self._drive_failed(e)
+            return False
+        if results is not None:
+            self._record(self.queued.pop(0), results)
+        return True
+
+    def _drive_failed(self, e: TargetError) -> None:
+        if e.full:  # the drive said so itself: this drive is done, the files go on the next one
+            self.no_room += 1
+        else:
+            self.error = self.error or str(e)
+
+    def _record(self, rels: list[str], results: list) -> None:
         for rel, done in zip(rels, results):
             if isinstance(done, ReadBackMismatch):
                 self.job.mark_failed(rel, f"{done}; the drive may be failing")
@@ -270,7 +302,6 @@ class _Run:
                 self.tally.nbytes += done.size
                 self.tally.write_s += done.write_seconds
                 self.tally.read_s += done.read_seconds
-        return True
 
     def _finish_bag(self) -> None:
         n, b, d = self.job.totals()

@@ -41,3 +41,28 @@ def test_estimate_uses_the_measured_drive_speed_and_points_to_the_drive_commands
     assert "mdplan drive copy" in p.stdout and "Mailing drives" in p.stdout
     p = mdplan("estimate", str(s.root), "--bandwidth", "1kbps", "--drive-speed", "30MB/s", home=tmp_path / "h")
     assert "30 MB/s" in p.stdout and "as measured" not in p.stdout
+
+
+def test_estimate_samples_the_folder_when_no_drive_copy_was_measured(tmp_path):
+    s = generate_sample_set(tmp_path / "set", files=40, mean_bytes=20_000, seed=4)
+    p = mdplan("estimate", str(s.root), "--bandwidth", "1kbps", home=tmp_path / "fresh")
+    assert p.returncode == 0, p.stderr
+    line = next(x for x in p.stdout.splitlines() if x.startswith("Mail a drive"))
+    assert "in a short sample" in line or "the source sets the pace" in line, line
+    assert "as measured" not in line
+
+
+def test_jobs_lists_drive_jobs_too(tmp_path):
+    s = generate_sample_set(tmp_path / "set", files=12, mean_bytes=4_000, seed=5)
+    h = tmp_path / "h"
+    p = mdplan("jobs", home=h)
+    assert "No drive jobs" not in p.stdout  # nothing to say about drives before any drive copy
+    assert mdplan("drive", "copy", str(s.root), str(tmp_path / "drive" / "bag"), home=h).returncode == 0
+    p = mdplan("jobs", home=h)
+    assert p.returncode == 0, p.stderr
+    assert "Drive jobs" in p.stdout and str(s.root.resolve()) in p.stdout
+    assert "finished" in p.stdout and "on 1 drive" in p.stdout
+    d = json.loads(mdplan("jobs", "--json", home=h).stdout)
+    drive_jobs = [j for j in d if j.get("kind") == "drive"]
+    assert len(drive_jobs) == 1 and drive_jobs[0]["files_done"] == drive_jobs[0]["files_total"] > 0
+    assert drive_jobs[0]["drives"] == 1 and drive_jobs[0]["state"] == "finished"
