@@ -118,3 +118,44 @@ def test_the_estimate_uses_the_same_model_for_small_files_on_long_links():
     # at the memory cap the per-file cost wins, and the estimate says so
     tiny = estimate(files * 20_000, files, BandwidthFigure(200e6, "destination", rtt_ms=600), EstimateSettings())
     assert tiny.workers == MAX_WORKERS and tiny.overhead_seconds > tiny.transfer_seconds
+
+
+def test_a_first_upload_starts_from_the_listing_round_trip_and_the_files_size(tmp_path, monkeypatch):
+    """The engine (in-memory store, fake clock): no rate remembered, the container's listing takes 300 ms,
+    the files are ~350 kB, so the first worker count is the model's for that link, not 4 (main); the
+    round trip is remembered for the next run."""
+    import random as _random
+
+    import planner.transfer.job as job_module
+    from planner.clock import FakeClock
+    from planner.journal import last_rtt_ms
+    from planner.memory_store import MemoryBlobStore
+    from planner.transfer import run
+    from planner.transfer.concurrency import first_limit
+    from test_transfer_engine import URL, assert_holds, opts, tree
+
+    files = tree(tmp_path / "src", n=6, size=350_000)
+    clock = FakeClock()
+
+    def faults(op: str, name: str) -> None:
+        clock.advance(0.3 if op == "list" else 0.05)
+
+    gates: list[int] = []
+
+    class Spy(job_module.WorkerGate):
+        def __init__(self, limit: int) -> None:
+            gates.append(limit)
+            super().__init__(limit)
+
+    monkeypatch.setattr(job_module, "WorkerGate", Spy)
+    store = MemoryBlobStore(faults=faults)
+    result, _ = run(opts(tmp_path / "src", tmp_path / "h", workers=None), store=store, clock=clock,
+                    rng=_random.Random(3))
+    assert result.exit_code == 0, result.message
+    assert_holds(store, files)
+    mean = sum(len(d) for d in files.values()) / len(files)
+    assert gates == [first_limit(None, 300, mean)] and gates[0] > 16
+    from planner.sas import parse_sas_url
+
+    sas = parse_sas_url(URL)
+    assert last_rtt_ms(sas.account_url, sas.container, tmp_path / "h") == pytest.approx(300)
