@@ -172,7 +172,11 @@ def request_seconds(request_bytes: float, rtt_ms: float | None, per_request_s: f
 
 
 def max_workers_for(mean_file_bytes: float | None) -> int:
-    """The most requests in flight the memory bound allows: each holds up to one request in memory."""
+    """The most requests in flight the memory bound allows: each holds up to one request in memory.
+
+    Counted at the mean request size: a set of photos with a few videos among them may briefly hold
+    more while several workers send 8 MiB blocks at once (at most MAX_WORKERS x REQUEST_BYTES_MAX).
+    """
     request = REQUEST_BYTES_MAX if not mean_file_bytes else max(min(mean_file_bytes, REQUEST_BYTES_MAX), 16 * 1024)
     return int(max(MIN_WORKERS, min(MAX_WORKERS, REQUEST_MEMORY_BYTES // request)))
 
