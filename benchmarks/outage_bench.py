@@ -1,6 +1,6 @@
 """`outage` (issue 14): the lab link goes down mid-upload (the namespace's interface set down: packets
 silently dropped, no reset) and comes back; the time lost beyond the outage itself, against the same
-upload with no outage, in the same run. Also: small files at a long round trip, utilisation vs raw TCP."""
+upload with no outage, in the same run. (Small files at long round trips: benchmarks/small_files_bench.py.)"""
 
 from __future__ import annotations
 
@@ -61,50 +61,3 @@ def outage(ctx: Context) -> Table:
     table.notes.append("Lost beyond the outage = (wall time with the outage) - (wall time without) - the outage. "
                        "Both runs are whole `mdplan upload` commands (scan, listing, report) into fresh containers.")
     return table
-
-
-SMALL_CASES = [(50, 300, 300, 60), (10, 600, 60, 20)]  # (Mbit/s, RTT ms, files, files with --quick)
-
-
-@scenario("small-files", title="Small files over long round trips: utilisation with the defaults", budget_s=300,
-          about="Camera-trap JPEGs of 100-600 kB (lognormal around 350 kB) through the lab link and its "
-                "delaying proxy, `mdplan upload` with its defaults (auto concurrency), against a raw TCP "
-                "stream through the same link measured in the same run.")
-def small_files(ctx: Context) -> Table:
-    table = Table("Small files over long round trips: utilisation with the defaults",
-                  ["Link", "Data", "Ceiling (raw TCP)", "mdplan wall time", "mdplan rate (wall)",
-                   "mdplan / ceiling", "Workers (start -> end)"])
-    ctx.table = table
-    for rate, rtt, files, quick_files in SMALL_CASES:
-        data = sample_set(ctx, "small", files=quick_files if ctx.quick else files, mean_bytes=350_000, seed=15)
-        with tempfile.TemporaryDirectory(prefix="mdplan-bench-") as scratch_dir, \
-                Link(rate, rtt_ms=rtt) as link, LabStorage(link) as storage:
-            scratch = Path(scratch_dir)
-            ceiling = link.ceiling(5).bits_per_second
-            took, result = _upload(ctx, data.root, storage.container("small"), scratch, f"small-{rate}",
-                                   ctx.budget.timeout(data.bytes * 8 / (rate * 1e6) * 4 + 60))
-            wall_bps = data.bytes * 8 / took
-            workers = _workers(scratch / f"home-small-{rate}")
-        ctx.log(f"{rate} Mbit/s x {rtt} ms: {took:.1f} s, {wall_bps / 1e6:.1f} Mbit/s, ceiling {ceiling / 1e6:.1f}")
-        table.add(f"{rate} Mbit/s x {rtt} ms", f"{data.files} files, {data.bytes / 1e6:.0f} MB",
-                  f"{ceiling / 1e6:.1f} Mbit/s", f"{took:.1f} s", f"{wall_bps / 1e6:.1f} Mbit/s",
-                  f"{wall_bps / ceiling:.1%}", workers)
-    table.notes.append("Rate (wall) = data bytes x 8 / wall time of the whole command (start-up, scan, "
-                       "listing, report). Issue 14's target is >= 95% of the ceiling with the defaults; the "
-                       "concurrency model is another change (this table is the measure it is held to).")
-    return table
-
-
-def _workers(home: Path) -> str:
-    """The tuner's worker counts over the run, from the job's journal (first -> last)."""
-    import sqlite3
-
-    found = sorted(home.rglob("*.sqlite"))
-    if not found:
-        return "?"
-    con = sqlite3.connect(f"file:{found[0]}?mode=ro", uri=True)
-    try:
-        rows = [w for (w,) in con.execute("SELECT workers FROM telemetry WHERE workers IS NOT NULL ORDER BY second")]
-    finally:
-        con.close()
-    return f"{rows[0]} -> {rows[-1]}" if rows else "?"

@@ -132,12 +132,13 @@ def rclone_version() -> str:
     return proc.stdout.split("\n", 1)[0].replace("rclone ", "").strip()
 
 
-def rclone_copy(src: Path, sas_url: str, *, ctx: Context, timeout: float, scratch: Path) -> Ran:
-    """`rclone copy SRC :azureblob:` with its defaults and the container SAS URL, as a user would."""
+def rclone_copy(src: Path, sas_url: str, *, ctx: Context, timeout: float, scratch: Path,
+                flags: Sequence[str] = ()) -> Ran:
+    """`rclone copy SRC :azureblob:` with its defaults (or `flags`) and the container SAS URL, as a user would."""
     container = sas_url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[1]
     env = dict(os.environ, RCLONE_CONFIG=str(scratch / "rclone.conf"), RCLONE_AZUREBLOB_SAS_URL=sas_url)
-    ran = run_budgeted(["rclone", "copy", str(src), f":azureblob:{container}/rclone"], ctx=ctx, timeout=timeout,
-                       env=env)
+    ran = run_budgeted(["rclone", "copy", *flags, str(src), f":azureblob:{container}/rclone"], ctx=ctx,
+                       timeout=timeout, env=env)
     if ran.returncode != 0:
         raise RuntimeError(f"rclone copy failed ({ran.returncode}): {ran.stderr.strip()[-300:]}")
     return ran

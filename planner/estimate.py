@@ -23,8 +23,11 @@ DAY = 86400.0
 WEEK = 7 * DAY
 MONTH_DAYS = 30.44
 MIN_WORKERS = 2
-MAX_WORKERS = 32
+MAX_WORKERS = 64  # requests in flight at most (issue 14: 350 kB files at 300-600 ms need 30-50)
 REQUEST_BYTES_MAX = 8 * 1024 * 1024  # the uploader's largest request (planner.transfer.options.BLOCK_SIZE)
+REQUEST_MEMORY_BYTES = 256 * 1024 * 1024  # memory bound: workers x request size (32 x 8 MiB blocks)
+INITIAL_WINDOW_BYTES = 10 * 1460  # TCP's initial congestion window (RFC 6928: 10 segments)
+WORKER_MARGIN = 1.25  # more than the bandwidth-delay product: file sizes and round trips vary
 
 Method = Literal["manual", "destination", "speedtest", "upload"]
 
@@ -151,30 +154,62 @@ def effective_rate(measured_bps: float, cap: Timetable | None = None, *, start: 
     return 0.0 if math.isinf(seconds) else amount * 8 / seconds
 
 
-def auto_workers(bits_per_second: float | None, rtt_ms: float | None, mean_file_bytes: float = 500_000) -> int:
-    """Requests in flight needed to keep a link busy, from its rate and round-trip time.
+def request_seconds(request_bytes: float, rtt_ms: float | None, per_request_s: float | None = None) -> float:
+    """Time one request spends not sending its bytes: the round trips of its answer and of TCP's slow start.
 
-    Each request spends about two round trips (request + acknowledgement) not sending; while one
-    waits, others must be sending. N = 1 + bandwidth x 2 RTT / request size, doubled for variance,
-    clamped to [2, 32] and, on slow links, to what keeps each request short (no AzCopy-style timeouts).
-    The uploader starts from this figure too (planner.transfer.concurrency uses this function: the
-    model is the layer below the transfer engine).
+    One round trip for the answer, plus the round trips slow start needs to open a window that holds the
+    request from INITIAL_WINDOW_BYTES (a connection idle for longer than its retransmit timeout starts
+    over: Linux's tcp_slow_start_after_idle, on by default): 350 kB at 300 ms is 6 round trips, 1.8 s.
+    A measured per-request time (the probe's per-file figure, a small request) counts when it is longer
+    (service time); without a round trip it is used as it is.
+    """
+    measured = per_request_s if per_request_s is not None and per_request_s > 0 else None
+    if rtt_ms is None and measured is not None:
+        return measured
+    rtt = max((rtt_ms if rtt_ms is not None else 20.0) / 1000.0, 0.0005)
+    size = max(float(request_bytes), 1.0)
+    modelled = rtt * (1 + math.ceil(math.log2(size / INITIAL_WINDOW_BYTES + 1)))
+    return max(modelled, measured or 0.0)
+
+
+def max_workers_for(mean_file_bytes: float | None) -> int:
+    """The most requests in flight the memory bound allows: each holds up to one request in memory.
+
+    Counted at the mean request size: a set of photos with a few videos among them may briefly hold
+    more while several workers send 8 MiB blocks at once (at most MAX_WORKERS x REQUEST_BYTES_MAX).
+    """
+    request = REQUEST_BYTES_MAX if not mean_file_bytes else max(min(mean_file_bytes, REQUEST_BYTES_MAX), 16 * 1024)
+    return int(max(MIN_WORKERS, min(MAX_WORKERS, REQUEST_MEMORY_BYTES // request)))
+
+
+def auto_workers(bits_per_second: float | None, rtt_ms: float | None, mean_file_bytes: float = 500_000,
+                 per_request_s: float | None = None) -> int:
+    """Requests in flight needed to keep a link busy, from its rate, round trip and the files' size.
+
+    One request moves `size` bytes in size/rate + t seconds, where t is the time it spends not sending
+    (`request_seconds`: its answer's round trip and slow start, or the measured per-request time). The
+    link is full when N x size / (size/rate + t) >= rate, i.e. N = 1 + rate x t / size (the bandwidth-
+    delay product over the request size), times WORKER_MARGIN for the spread of file sizes and round
+    trips. Clamped to [2, max_workers_for(size)] (memory: workers x request size) and, on slow links, to
+    what keeps each request's share of the link under ~20 s (no AzCopy-style timeouts).
+    The uploader starts from this figure and `mdplan estimate` predicts with it (planner.transfer uses
+    this function: the model is the layer below the transfer engine).
     """
     if not bits_per_second or bits_per_second <= 0:
         return 4
-    rtt = max((rtt_ms or 20.0) / 1000.0, 0.001)
     bytes_per_s = bits_per_second / 8
     size = max(min(mean_file_bytes, REQUEST_BYTES_MAX), 16 * 1024)
-    n = 2 * (1 + bytes_per_s * 2 * rtt / size)
+    t = request_seconds(size, rtt_ms, per_request_s)
+    n = WORKER_MARGIN * (1 + bytes_per_s * t / size)
     # keep the time a request shares the link under ~20 s: n * size / rate <= 20
     n = min(n, max(MIN_WORKERS, 20 * bytes_per_s / size))
-    return int(max(MIN_WORKERS, min(MAX_WORKERS, round(n))))
+    return int(max(MIN_WORKERS, min(max_workers_for(size), math.ceil(n))))
 
 
-def workers_for(bw: BandwidthFigure, settings: EstimateSettings) -> int:
+def workers_for(bw: BandwidthFigure, settings: EstimateSettings, mean_file_bytes: float = 500_000) -> int:
     """Parallel uploads: the uploader's own choice when the round trip is known, else the setting."""
     if bw.rtt_ms is not None:
-        return auto_workers(bw.bits_per_second, bw.rtt_ms)
+        return auto_workers(bw.bits_per_second, bw.rtt_ms, mean_file_bytes, bw.per_file_seconds)
     return settings.workers
 
 
@@ -183,16 +218,22 @@ def upload_seconds(nbytes: int, files: int, bw: BandwidthFigure, settings: Estim
     """(total, on the wire, per-file overhead) seconds to upload, before any data cap.
 
     Two bottlenecks, whichever is slower wins: the link (bytes at the effective rate) and the per-file
-    round trips shared by the parallel workers. They overlap rather than add up: while one worker
-    waits for an answer, the others keep the link busy (measured on a shaped 50 Mbit/s, 100 ms link:
-    adding them over-predicted a 300-file upload by 25%, taking the larger was within 3%).
+    time (`request_seconds`: round trips and slow start, or the measured per-file cost) shared by the
+    parallel workers the uploader would run (`auto_workers` for these files' mean size). They overlap
+    rather than add up: while one worker waits for an answer, the others keep the link busy (measured
+    on a shaped 50 Mbit/s, 100 ms link: adding them over-predicted a 300-file upload by 25%, taking the
+    larger was within 3%). The same model as the uploader's: throughput = min(link, N x size / t).
     """
     rate = effective_rate(effective_bits_per_second(bw, settings), cap, start=start, nbytes=nbytes)
     if rate <= 0:
         return math.inf, math.inf, 0.0
     wire = nbytes * 8 / rate
-    per_file = bw.per_file_seconds if bw.per_file_seconds is not None else settings.per_file_seconds
-    overhead = files * per_file / max(1, workers_for(bw, settings))
+    mean = nbytes / files if files > 0 else 500_000
+    if bw.rtt_ms is not None:
+        per_file = request_seconds(min(mean, REQUEST_BYTES_MAX), bw.rtt_ms, bw.per_file_seconds)
+    else:
+        per_file = bw.per_file_seconds if bw.per_file_seconds is not None else settings.per_file_seconds
+    overhead = files * per_file / max(1, workers_for(bw, settings, mean))
     return max(wire, overhead), wire, overhead
 
 
@@ -252,7 +293,7 @@ def estimate(nbytes: int, files: int, bw: BandwidthFigure, settings: EstimateSet
     return Estimate(files=files, bytes=nbytes, bandwidth=bw, upload_seconds=up, transfer_seconds=wire,
                     overhead_seconds=overhead, cap_months=months, drive_seconds=drive, drive_copy_seconds=copy,
                     drives=drives, recommendation=rec, close_call=close, reasons=reasons, what_if=what_if,
-                    workers=workers_for(bw, s), settings=s, rate_bits_per_second=used,
+                    workers=workers_for(bw, s, nbytes / files if files > 0 else 500_000), settings=s, rate_bits_per_second=used,
                     cap=cap.describe() if cap is not None and not cap.is_unlimited else None)
 
 

@@ -22,7 +22,7 @@ MAX_SECONDS = 30.0  # a probe is a measurement, not an upload
 MIN_SECONDS = 1.0
 # Bytes a probe may send (--max-bytes); one rule with its bounds in planner.options
 DEFAULT_MAX_BYTES = options.DEFAULT_PROBE_BYTES
-MAX_STREAMS = 32  # the uploader's own ceiling (planner.upload.MAX_WORKERS)
+MAX_STREAMS = 32  # the uploader's ceiling for 8 MiB requests (planner.estimate.max_workers_for)
 
 NEXT_STEP = (
     "Give the container's SAS URL to measure the real destination (mdplan bandwidth \"https://...\"), "

@@ -5,7 +5,22 @@ from __future__ import annotations
 
 import threading
 
-from planner.estimate import MIN_WORKERS
+from planner.estimate import MIN_WORKERS, auto_workers, max_workers_for
+
+UNMEASURED_LINK_BPS = 25e6
+"""The link's rate assumed for the first worker count when only the round trip is known (a first upload
+to a new container, no probe): a fair field link. The tuner climbs from there within a few windows on a
+faster one and gives requests back on a slower one; a start of 4 left a 300 ms link at 62% (issue 14)."""
+
+
+def first_limit(rate_bps: float | None, rtt_ms: float | None, mean_file_bytes: float | None) -> int:
+    """Workers to start with: the model's (`auto_workers`) for the rate and round trip known so far
+    (remembered from the last upload or probe, or the round trip of this run's first listing) and the
+    files' mean size; 4 when neither the rate nor the round trip is known."""
+    size = mean_file_bytes if mean_file_bytes and mean_file_bytes > 0 else 500_000
+    if not rate_bps and rtt_ms is not None and rtt_ms > 0:
+        rate_bps = UNMEASURED_LINK_BPS
+    return min(auto_workers(rate_bps, rtt_ms, size), max_workers_for(size))
 
 
 class WorkerGate:
@@ -37,37 +52,39 @@ class WorkerGate:
 
 
 class Tuner:
-    """Add workers while throughput keeps rising; halve them when requests time out.
+    """Add workers while throughput keeps rising, keep probing while it runs, ease off on timeouts.
 
     Like iperf's -P ramp with AzCopy bench's rule: the first window after each change is discarded
-    (requests started under the old limit are still finishing), growth stops when a step gains less
-    than `gain`, and then the limit goes back to the last step that did gain (same rate, fewer
-    connections).
+    (requests started under the old limit are still finishing). Growing: x1.5 (at least +2) a step while
+    a step gains more than `gain`; when a step gains less, back to the last step that did (same rate,
+    fewer connections) and hold. Holding: every `probe_every` windows try a step up (kept if it gains
+    more than `gain`, and growth resumes) or, in turn, a step down (kept if the rate stays within
+    `gain`/2: fewer requests in flight for the same throughput). A timeout cuts the limit by a quarter
+    and holds; it is never the end of growing (a single stalled request on a long link is not
+    congestion; issue 14). Never above `maximum` (the memory bound) nor below MIN_WORKERS.
     """
 
-    def __init__(self, start: int, maximum: int, *, window: float = 4.0, gain: float = 0.05) -> None:
-        self.limit = start
-        self.maximum = maximum
-        self.window = window
-        self.gain = gain
-        self._last_rate: float | None = None
-        self._previous = start
-        self._settled = start >= maximum
+    def __init__(self, start: int, maximum: int, *, window: float = 4.0, gain: float = 0.05,
+                 probe_every: int = 4) -> None:
+        self.maximum = max(MIN_WORKERS, maximum)
+        self.limit = max(MIN_WORKERS, min(start, self.maximum))
+        self.window, self.gain, self.probe_every = window, gain, probe_every
+        self._growing = self.limit < self.maximum
+        self._last_rate: float | None = None  # growing: the rate at the last step that gained
+        self._previous = self.limit  # the limit before the current step or probe
+        self._probe: str | None = None  # "up" or "down" while a probe is measured
+        self._next_probe = "up"
+        self._held: list[float] = []  # rates seen while holding at this limit
         self._skip = False
+        self._cut_at: float | None = None
         self._window_start: float | None = None
         self._window_bytes = 0
 
     def observe(self, now: float, bytes_acked: int, timeouts: int) -> int | None:
         """Feed acknowledged bytes; returns a new limit when it should change."""
         if timeouts:
-            new = max(MIN_WORKERS, self.limit // 2)
-            self._settled = True
-            self._window_start, self._window_bytes = now, 0
-            if new != self.limit:
-                self.limit = new
-                return new
-            return None
-        if self._settled:
+            return self._timed_out(now)
+        if self.maximum <= MIN_WORKERS:
             return None
         if self._window_start is None:
             self._window_start = now
@@ -80,19 +97,67 @@ class Tuner:
         if self._skip:
             self._skip = False
             return None
+        if self._probe is not None:
+            return self._probed(rate)
+        if self._growing:
+            return self._grow(rate)
+        return self._hold(rate)
+
+    def _timed_out(self, now: float) -> int | None:
+        if self._cut_at is not None and now - self._cut_at < self.window:
+            return None  # requests that timed out together are one event, not one cut each
+        self._cut_at = now
+        new = max(MIN_WORKERS, self.limit * 3 // 4)
+        self._growing, self._probe, self._held = False, None, []
+        self._window_start, self._window_bytes = now, 0
+        if new == self.limit:
+            return None
+        return self._change(new)
+
+    def _grow(self, rate: float) -> int | None:
         if self._last_rate is not None and rate < self._last_rate * (1 + self.gain):
-            self._settled = True
+            self._growing, self._held = False, []
             if self._previous != self.limit:
-                self.limit = self._previous
-                return self.limit
+                return self._change(self._previous)
+            self._held.append(rate)
             return None
         self._last_rate = rate
-        new = min(self.maximum, max(self.limit + 2, int(self.limit * 1.5)))
+        new = self._step_up(1.5, 2)
         if new == self.limit:
-            self._settled = True
+            self._growing = False
             return None
-        self._previous, self.limit = self.limit, new
+        return self._change(new)
+
+    def _hold(self, rate: float) -> int | None:
+        self._held.append(rate)
+        if len(self._held) < self.probe_every:
+            return None
+        held = sorted(self._held)[len(self._held) // 2]  # the median: one slow window is not the link
+        self._last_rate, self._held = held, []
+        direction, self._next_probe = self._next_probe, ("down" if self._next_probe == "up" else "up")
+        new = self._step_up(1.25, 2) if direction == "up" else max(MIN_WORKERS, self.limit * 4 // 5)
+        if new == self.limit:
+            return None
+        self._probe = direction
+        return self._change(new)
+
+    def _probed(self, rate: float) -> int | None:
+        held = self._last_rate or 0.0
+        direction, self._probe = self._probe, None
+        if direction == "up" and rate >= held * (1 + self.gain):
+            self._last_rate, self._growing, self._next_probe = rate, True, "up"
+            return None
+        if direction == "down" and rate >= held * (1 - self.gain / 2):
+            self._held, self._next_probe = [rate], "down"  # the same rate with fewer: try fewer still
+            return None
+        return self._change(self._previous, keep_previous=True)
+
+    def _step_up(self, factor: float, at_least: int) -> int:
+        return min(self.maximum, max(self.limit + at_least, int(self.limit * factor)))
+
+    def _change(self, new: int, *, keep_previous: bool = False) -> int:
+        if not keep_previous:
+            self._previous = self.limit
+        self.limit = new
         self._skip = True
         return new
-
-

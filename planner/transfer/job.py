@@ -19,7 +19,7 @@ from typing import Any
 
 from planner.clock import Clock, SystemClock
 from planner.errors import BadInput, ExitCode, Interrupted
-from planner.estimate import MAX_WORKERS, auto_workers
+from planner.estimate import MAX_WORKERS, max_workers_for
 from planner.journal import FileRow, Journal, State, clean_prefix, journal_error, last_rate, last_rtt_ms, remember_rate
 from planner.retry import Backoff, NetworkWait
 from planner.redact import redact
@@ -27,7 +27,7 @@ from planner.outputs import own_outputs
 from planner.sas import SasUrl
 from planner.storage import BlobStore, RemoteBlob, StoreError
 from planner.telemetry import Telemetry
-from planner.transfer.concurrency import Tuner, WorkerGate
+from planner.transfer.concurrency import Tuner, WorkerGate, first_limit
 from planner.transfer.coordinator import Coordinator
 from planner.transfer.messages import Kind, Msg
 from planner.transfer.options import (SINGLE_PUT_MAX, Plan, QuietUI, StopFlag, UploadOptions, UploadResult,
@@ -169,6 +169,7 @@ class _Transfer:
         self.clock, self.stop, self.rng = clock, stop, rng
         self.timetable = build_timetable(opts.cap_mbps, opts.bwlimit)
         self.store = store
+        self.listing_rtt_ms: float | None = None  # one listing page's round trip, for the first worker count
 
     def run(self) -> UploadResult:
         from planner.throttle.bucket import Throttle
@@ -188,9 +189,14 @@ class _Transfer:
             return {}
         prefix = clean_prefix(sas.prefix, opts.prefix)
         # a link that is down while listing is waited for like one that goes down mid-transfer
-        return list_remote(self.store, f"{prefix}/" if prefix else "",
-                           Backoff(max_attempts=None, rng=self.rng, clock=self.clock),
-                           patience=opts.network_patience)
+        started = self.clock.monotonic()
+        found = list_remote(self.store, f"{prefix}/" if prefix else "",
+                            Backoff(max_attempts=None, rng=self.rng, clock=self.clock),
+                            patience=opts.network_patience)
+        took = self.clock.monotonic() - started  # on the connection the destination check opened
+        if 0 < took < 30:  # a page holds up to 5,000 names; a wait for the link is not a round trip
+            self.listing_rtt_ms = took * 1000 / (1 + len(found) // 5000)
+        return found
 
     def _refuse_clashes(self, remote: dict[str, RemoteBlob]) -> None:
         if self.opts.overwrite != "if-different" or not remote:
@@ -209,11 +215,12 @@ class _Transfer:
         results: queue.Queue[Msg] = queue.Queue()
         tasks: queue.Queue[FileRow | None] = queue.Queue()
         network = NetworkWait(clock, seconds=opts.network_down_after, patience=opts.network_patience)
-        start_workers = opts.workers or auto_workers(plan.rate_bps, last_rtt_ms(opts.sas.account_url,
-                                                                                opts.sas.container, opts.home))
+        rtt_ms = last_rtt_ms(opts.sas.account_url, opts.sas.container, opts.home) or self.listing_rtt_ms
+        mean_file = plan.bytes_to_send / plan.files_to_send if plan.files_to_send else None
+        start_workers = opts.workers or first_limit(plan.rate_bps, rtt_ms, mean_file)
         if _polite_ever(opts, self.timetable) and not opts.workers:  # small requests: a few more in flight
             start_workers = max(start_workers, 8)
-        max_workers = opts.workers or MAX_WORKERS
+        max_workers = opts.workers or max(start_workers, max_workers_for(mean_file))
         gate = WorkerGate(start_workers)
         timetable = self.timetable
         pacer = _pacer(opts, throttle, timetable, clock, plan, self.ui)
@@ -250,7 +257,8 @@ class _Transfer:
                 pacer.close()
         telemetry = coordinator.telemetry
         if telemetry.average_bps() > 0 and coordinator.t.sent_bytes > 1_000_000:
-            remember_rate(opts.sas.account_url, opts.sas.container, telemetry.average_bps(), "upload", opts.home)
+            remember_rate(opts.sas.account_url, opts.sas.container, telemetry.average_bps(), "upload", opts.home,
+                          rtt_ms=rtt_ms)  # the next run starts from both
         return coordinator.finish(clock.monotonic() - started, resume_command(opts))
 
 

@@ -15,7 +15,7 @@ from planner.errors import BadInput
 from planner.journal import (Journal, JobBusy, JournalError, ScanRow, State, blob_name_for, clean_prefix, find_job,
                              forget_job, job_id_for, last_rate, list_jobs, remember_rate)
 from planner.telemetry import Telemetry
-from planner.upload import Selector, Tuner, auto_workers
+from planner.upload import MAX_WORKERS, Selector, Tuner, auto_workers
 
 
 def row(rel: str, size: int = 10, mtime: int = 1, selected: bool = True, reason: str | None = None,
@@ -187,11 +187,11 @@ def test_auto_workers_follow_the_link():
     fast_near = auto_workers(1e9, 5)
     fast_far = auto_workers(1e9, 150)
     assert 2 <= slow_far <= 8
-    assert fast_far == 32 and fast_far >= fast_near
+    assert fast_far == MAX_WORKERS and fast_far >= fast_near  # 64 since issue 14 (was 32)
     assert auto_workers(50e6, 100) > auto_workers(50e6, 0.5)
 
 
-def test_tuner_grows_while_rate_rises_then_settles_and_halves_on_timeouts():
+def test_tuner_grows_while_rate_rises_then_holds_and_eases_off_on_timeouts():
     # a link that holds 10 workers' worth: each worker moves 100 bytes/s until the link is full
     t = Tuner(2, 32, window=1.0)
     now = 0.0
@@ -200,11 +200,13 @@ def test_tuner_grows_while_rate_rises_then_settles_and_halves_on_timeouts():
         t.observe(now, min(t.limit, 10) * 100, 0)
     assert 10 <= t.limit <= 16  # grew past the knee once, then stopped
     settled = t.limit
-    for _ in range(5):
+    for _ in range(3):  # holds (issue 14: it probes again every few windows, so only the first three)
         now += 1.0
         assert t.observe(now, 1000, 0) is None
     assert t.limit == settled
-    assert t.observe(now + 1, 0, 1) == settled // 2
+    # issue 14: a timeout cuts by a quarter, not a half, and growing may resume later (see
+    # tests/unit/test_small_file_concurrency.py)
+    assert t.observe(now + 1, 0, 1) == settled * 3 // 4
     assert Tuner(32, 32).observe(10.0, 10**6, 0) is None  # a fixed worker count never moves
 
 

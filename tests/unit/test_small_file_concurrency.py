@@ -1,0 +1,161 @@
+"""Issue 14 part 2: small files over long round trips fill the link with the defaults.
+
+A simulated link, the model both the start choice and the tuner are held to: N requests in flight,
+each moving `size` bytes in size/link + t seconds (t: its answer's round trip and TCP slow start),
+move min(link, N x size / (size/link + t)) bytes a second. Pure: no clock, no network, no threads.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from planner.estimate import (MAX_WORKERS, MIN_WORKERS, BandwidthFigure, EstimateSettings, auto_workers,
+                              estimate, max_workers_for, request_seconds)
+from planner.transfer.concurrency import Tuner
+
+
+def link_rate(workers: int, link_bps: float, rtt_ms: float, size: float) -> float:
+    """Bytes a second the simulated link moves with `workers` requests of `size` bytes in flight."""
+    link = link_bps / 8
+    per_request = size / link + request_seconds(size, rtt_ms)
+    return min(link, workers * size / per_request)
+
+
+def run_tuner(tuner: Tuner, rate_of, windows: int, *, noise: float = 0.0, seed: int = 1) -> list[tuple[int, float]]:
+    """Feed the tuner one window's bytes a window at a time; (limit, rate) for each window."""
+    rng = random.Random(seed)
+    now, seen = 0.0, []
+    tuner.observe(now, 0, 0)
+    for _ in range(windows):
+        rate = rate_of(tuner.limit) * (1 + rng.uniform(-noise, noise))
+        now += tuner.window
+        seen.append((tuner.limit, rate))
+        new = tuner.observe(now, int(rate * tuner.window), 0)
+        assert new is None or MIN_WORKERS <= new <= tuner.maximum
+    return seen
+
+
+# the bench's two links (BENCHMARKS.md "Small files over long round trips") and issue 14's grid corners
+LINKS = [(50e6, 300, 350_000), (10e6, 600, 350_000), (10e6, 100, 100_000), (50e6, 600, 600_000),
+         (200e6, 100, 600_000), (100e6, 300, 600_000), (10e6, 600, 100_000)]
+
+
+@pytest.mark.parametrize("bps,rtt,size", LINKS)
+def test_the_start_choice_fills_a_long_link_with_small_files(bps, rtt, size):
+    n = auto_workers(bps, rtt, size)
+    assert link_rate(n, bps, rtt, size) >= 0.95 * bps / 8, n
+    assert n <= max_workers_for(size)
+
+
+def test_the_start_choice_keeps_big_files_and_short_round_trips_as_they_were():
+    # 8 MiB blocks on a fast near link: a handful, as before issue 14 (main chose 2 here)
+    assert 2 <= auto_workers(50e6, 20, 8 * 2**20) <= 3
+    assert auto_workers(None, None) == 4
+    # memory bound: workers x request size stays within 256 MiB (32 x 8 MiB blocks)
+    assert max_workers_for(8 * 2**20) == 32 and auto_workers(1e9, 300, 8 * 2**20) <= 32
+    assert max_workers_for(350_000) == MAX_WORKERS == 64
+
+
+def test_the_tuner_climbs_from_a_blind_start_to_95_percent_within_a_dozen_windows():
+    """First run to a new container: no rate known, so the uploader starts at 4; the link needs ~42."""
+    bps, rtt, size = 50e6, 300, 350_000
+    tuner = Tuner(4, max_workers_for(size), window=4.0)
+    seen = run_tuner(tuner, lambda n: link_rate(n, bps, rtt, size), 40)
+    first_full = next(i for i, (_, rate) in enumerate(seen) if rate >= 0.95 * bps / 8)
+    assert first_full <= 12, seen[:14]
+    tail = [rate for _, rate in seen[first_full:]]
+    assert sum(tail) / len(tail) >= 0.95 * bps / 8  # probing later costs little
+    assert max(limit for limit, _ in seen) <= max_workers_for(size)
+
+
+def test_the_tuner_never_passes_the_memory_bound():
+    bps, rtt, size = 200e6, 600, 8 * 2**20  # would want more than 32 blocks of 8 MiB in flight
+    tuner = Tuner(4, max_workers_for(size))
+    seen = run_tuner(tuner, lambda n: link_rate(n, bps, rtt, size), 60)
+    assert max(limit for limit, _ in seen) == 32
+
+
+def test_a_noisy_link_still_ends_near_the_ceiling():
+    bps, rtt, size = 10e6, 600, 350_000
+    tuner = Tuner(4, max_workers_for(size))
+    seen = run_tuner(tuner, lambda n: link_rate(n, bps, rtt, size), 60, noise=0.08, seed=7)
+    last = [link_rate(limit, bps, rtt, size) for limit, _ in seen[-30:]]
+    assert sum(last) / len(last) >= 0.95 * bps / 8, [limit for limit, _ in seen]
+
+
+def test_one_timeout_is_not_the_end_of_growing():
+    """Main halved the limit for good on one timeout; now it eases off and probes its way back."""
+    bps, rtt, size = 50e6, 300, 350_000
+    tuner = Tuner(auto_workers(bps, rtt, size), max_workers_for(size))
+    before = tuner.limit
+    new = tuner.observe(0.0, 0, 1)
+    assert new is not None and before // 2 < new < before
+    assert tuner.observe(1.0, 0, 3) is None  # the same burst of timeouts cuts once
+    seen = run_tuner(tuner, lambda n: link_rate(n, bps, rtt, size), 40)
+    assert link_rate(seen[-1][0], bps, rtt, size) >= 0.95 * bps / 8, [limit for limit, _ in seen]
+
+
+def test_more_requests_than_the_link_needs_are_given_back():
+    """Over-started (a fast link assumed, a slow one found): fewer requests in flight for the same rate."""
+    bps, rtt, size = 10e6, 100, 350_000  # needs ~6
+    tuner = Tuner(40, max_workers_for(size))
+    seen = run_tuner(tuner, lambda n: link_rate(n, bps, rtt, size), 150)
+    assert seen[-1][0] <= 16, [limit for limit, _ in seen]
+    assert link_rate(seen[-1][0], bps, rtt, size) >= 0.95 * bps / 8
+
+
+def test_the_estimate_uses_the_same_model_for_small_files_on_long_links():
+    """Planning truth: 1,500 files of 350 kB at 50 Mbit/s and 300 ms are link-bound (the uploader's
+    workers fill it), not per-file bound as 23 workers at ~0.6 s each would have said."""
+    files, size = 1500, 350_000
+    bw = BandwidthFigure(50e6, "destination", rtt_ms=300)
+    e = estimate(files * size, files, bw, EstimateSettings())
+    assert e.workers == auto_workers(50e6, 300, size)
+    wire = files * size * 8 / 50e6
+    assert e.upload_seconds == pytest.approx(wire, rel=0.01)
+    # at the memory cap the per-file cost wins, and the estimate says so
+    tiny = estimate(files * 20_000, files, BandwidthFigure(200e6, "destination", rtt_ms=600), EstimateSettings())
+    assert tiny.workers == MAX_WORKERS and tiny.overhead_seconds > tiny.transfer_seconds
+
+
+def test_a_first_upload_starts_from_the_listing_round_trip_and_the_files_size(tmp_path, monkeypatch):
+    """The engine (in-memory store, fake clock): no rate remembered, the container's listing takes 300 ms,
+    the files are ~350 kB, so the first worker count is the model's for that link, not 4 (main); the
+    round trip is remembered for the next run."""
+    import random as _random
+
+    import planner.transfer.job as job_module
+    from planner.clock import FakeClock
+    from planner.journal import last_rtt_ms
+    from planner.memory_store import MemoryBlobStore
+    from planner.transfer import run
+    from planner.transfer.concurrency import first_limit
+    from test_transfer_engine import URL, assert_holds, opts, tree
+
+    files = tree(tmp_path / "src", n=6, size=350_000)
+    clock = FakeClock()
+
+    def faults(op: str, name: str) -> None:
+        clock.advance(0.3 if op == "list" else 0.05)
+
+    gates: list[int] = []
+
+    class Spy(job_module.WorkerGate):
+        def __init__(self, limit: int) -> None:
+            gates.append(limit)
+            super().__init__(limit)
+
+    monkeypatch.setattr(job_module, "WorkerGate", Spy)
+    store = MemoryBlobStore(faults=faults)
+    result, _ = run(opts(tmp_path / "src", tmp_path / "h", workers=None), store=store, clock=clock,
+                    rng=_random.Random(3))
+    assert result.exit_code == 0, result.message
+    assert_holds(store, files)
+    mean = sum(len(d) for d in files.values()) / len(files)
+    assert gates == [first_limit(None, 300, mean)] and gates[0] > 16
+    from planner.sas import parse_sas_url
+
+    sas = parse_sas_url(URL)
+    assert last_rtt_ms(sas.account_url, sas.container, tmp_path / "h") == pytest.approx(300)
