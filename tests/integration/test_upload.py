@@ -409,11 +409,13 @@ def test_killed_mid_job_resumes_without_resending(azurite, container, tmp_path, 
 
 
 def test_a_second_upload_of_a_running_job_is_refused(azurite, container, tmp_path, env):
-    files = {f"s/IMG_{i:03d}.JPG": os.urandom(50_000) for i in range(30)}  # 1.5 MB at 4 Mbit/s: ~3 s
+    # 1.5 MB at 1 Mbit/s: ~12 s, room for two CLI start-ups on a loaded machine (at 4 Mbit/s, ~3 s, the
+    # first run sometimes finished before the second one looked)
+    files = {f"s/IMG_{i:03d}.JPG": os.urandom(50_000) for i in range(30)}
     root = make_tree(tmp_path / "f", files)
     url = azurite.container_sas_url(container)
     home = Path(env["MDPLAN_HOME"])
-    first = subprocess.Popen([sys.executable, "-m", "planner", "upload", str(root), url, "--cap-mbps", "4", "--json"],
+    first = subprocess.Popen([sys.executable, "-m", "planner", "upload", str(root), url, "--cap-mbps", "1", "--json"],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         _wait_for(lambda: len(_done_in_journal(home)) >= 2)
