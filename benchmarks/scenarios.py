@@ -1,4 +1,4 @@
 """Importing this registers every scenario, in the order BENCHMARKS.md shows them."""
 
 from benchmarks import (link_bench, polite_bench, scan_bench, upload_bench, probe_bench, outage_bench,  # noqa: F401
-                        drive_bench)
+                        drive_bench, cost_bench)
