@@ -1,6 +1,6 @@
 """The report's charts: matplotlib figures as inline SVG with nothing in them that points outside the page.
 
-matplotlib (and numpy, pandas) are imported inside the functions that draw: `import planner.report`
+matplotlib (and numpy; never pandas) are imported inside the functions that draw: `import planner.report`
 stays cheap for commands that never draw a chart.
 """
 
@@ -99,8 +99,8 @@ def throughput_chart(data: UploadReportData) -> tuple[str, str] | None:
     from matplotlib.figure import Figure
     import matplotlib
 
-    b, rate, smooth = rate_series(data)
-    end = max(data.wall_seconds, float(rate.index[-1]) + b)
+    b, starts, rate, smooth = rate_series(data)
+    end = max(data.wall_seconds, float(starts[-1]) + b)
     caps = [c for at, c in data.cap_series if c and at < max(data.wall_seconds, 1.0)]  # caps in force
     top = max([float(rate.max())] + caps)
     k, unit = _rate_unit(top)
@@ -112,12 +112,12 @@ def throughput_chart(data: UploadReportData) -> tuple[str, str] | None:
             ax.axvspan(a / div, z / div, color=COLOURS["pause"], alpha=0.8, lw=0,
                        label="paused" if i == 0 else None)
         _shade_gaps(ax, data, div)
-        x = (rate.index.to_numpy() + b / 2) / div
-        ax.fill_between(x, rate.to_numpy() / k, step="mid", color=COLOURS["rate_fill"], lw=0,
+        x = (starts + b / 2) / div
+        ax.fill_between(x, rate / k, step="mid", color=COLOURS["rate_fill"], lw=0,
                         label=f"sent, per {format_duration(b)}")
-        line = smooth.to_numpy() / k
+        line = smooth / k
         for g0, g1 in gaps(data):  # the line breaks between runs: nothing was running to be measured
-            line[(rate.index.to_numpy() >= g0) & (rate.index.to_numpy() + b <= g1)] = float("nan")
+            line[(starts >= g0) & (starts + b <= g1)] = float("nan")
         ax.plot(x, line, color=COLOURS["rate"], lw=2,
                 label=f"rolling mean of {ROLLING_BINS}")
         if data.cap_series:

@@ -29,28 +29,40 @@ from planner.journal.home import live_report_path
 from planner.redact import redact
 
 DEFAULT_EVERY = 300.0  # seconds between two versions of the live report
+FIRST_AFTER = 60.0  # the first version after a minute of sending: a short job pays for no live report
 
 
 class LiveReport:
-    """Writes the live report of one job: at the first `tick()`, then at most once every `every` seconds,
-    and once more at `close()`. A version that fails to draw is skipped (the upload goes on)."""
+    """Writes the live report of one job: at the first `tick()` at least `first_after` seconds (default
+    FIRST_AFTER, at most `every`) after the first one, then at most once every `every` seconds, and once more
+    at `close()` (if it was ticked at all). A version that fails to draw is skipped (the upload goes on).
+
+    A job done within its first minute gets its live report only at the end: drawing a page loads
+    matplotlib (~45 MB, a CPU-second), which a short job would otherwise carry through its whole transfer."""
 
     def __init__(self, journal_path: Path, *, clock: Clock | None = None, every: float = DEFAULT_EVERY,
-                 path: Path | None = None, write: Callable[[], None] | None = None, background: bool = True) -> None:
+                 path: Path | None = None, write: Callable[[], None] | None = None, background: bool = True,
+                 first_after: float | None = None) -> None:
         self.journal_path = Path(journal_path)
         self.path = Path(path) if path is not None else live_report_path(self.journal_path)
         self.clock = clock or SystemClock()
         self.every = float(every)
+        self.first_after = min(self.every, FIRST_AFTER) if first_after is None else float(first_after)
         self.background = background
         self.writes = 0
         self.error: str | None = None  # why the last version could not be written, if it could not
         self._write = write or self._write_page
         self._last: float | None = None
+        self._first_tick: float | None = None
         self._thread: threading.Thread | None = None
 
     def tick(self) -> bool:
         """Start writing a new version if one is due and none is being written; True if one was started."""
         now = self.clock.monotonic()
+        if self._first_tick is None:
+            self._first_tick = now
+        if self._last is None and now - self._first_tick < self.first_after:
+            return False
         if self._last is not None and now - self._last < self.every:
             return False
         if self._thread is not None and self._thread.is_alive():
@@ -67,7 +79,7 @@ class LiveReport:
         """Wait for a version being written, then write the last one (only if the upload sent anything)."""
         if self._thread is not None:
             self._thread.join()
-        if self._last is not None:
+        if self._first_tick is not None:
             self._safe_write()
 
     def _safe_write(self) -> None:

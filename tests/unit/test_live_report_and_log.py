@@ -14,24 +14,38 @@ SIG = "S3cretSigValue%2Bx%3D"
 
 
 def test_the_live_report_waits_for_its_interval(tmp_path):
-    """Written at the first tick, then not again until `every` seconds have passed."""
+    """First written a minute after the first tick (issue 14: a short job draws no page while it sends), then
+    not again until `every` seconds have passed."""
     written: list[float] = []
     clock = FakeClock()
     live = LiveReport(tmp_path / "j.sqlite", clock=clock, every=300, write=lambda: written.append(clock.monotonic()),
                       background=False)
-    for _ in range(10):
+    for _ in range(20):
         live.tick()
-        clock.advance(100)
-    assert written == [1000.0, 1300.0, 1600.0, 1900.0]
+        clock.advance(50)
+    assert written == [1100.0, 1400.0, 1700.0]
     live.close()
-    assert live.writes == 5  # and once more at the end
+    assert live.writes == 4  # and once more at the end
+
+
+def test_a_job_shorter_than_a_minute_draws_its_live_report_only_at_the_end(tmp_path):
+    written: list[float] = []
+    clock = FakeClock()
+    live = LiveReport(tmp_path / "j.sqlite", clock=clock, write=lambda: written.append(clock.monotonic()),
+                      background=False)
+    for _ in range(11):
+        assert not live.tick()
+        clock.advance(5)
+    assert written == []
+    live.close()
+    assert written == [1055.0]
 
 
 def test_a_live_report_that_cannot_be_drawn_never_stops_the_upload(tmp_path):
     def broken() -> None:
         raise OSError(f"disk full at https://a.blob.core.windows.net/c?sig={SIG}")
 
-    live = LiveReport(tmp_path / "j.sqlite", clock=FakeClock(), write=broken, background=False)
+    live = LiveReport(tmp_path / "j.sqlite", clock=FakeClock(), write=broken, background=False, first_after=0)
     assert live.tick()
     assert live.writes == 0 and live.error and SIG not in live.error
 
