@@ -35,10 +35,11 @@ FIRST_AFTER = 60.0  # the first version after a minute of sending: a short job p
 class LiveReport:
     """Writes the live report of one job: at the first `tick()` at least `first_after` seconds (default
     FIRST_AFTER, at most `every`) after the first one, then at most once every `every` seconds, and once more
-    at `close()` (if it was ticked at all). A version that fails to draw is skipped (the upload goes on).
+    at `close()` if one was written. A version that fails to draw is skipped (the upload goes on).
 
-    A job done within its first minute gets its live report only at the end: drawing a page loads
-    matplotlib (~45 MB, a CPU-second), which a short job would otherwise carry through its whole transfer."""
+    A job done within its first minute gets no live report (its report is the one written at the end):
+    drawing a page loads matplotlib (~45 MB, a CPU-second) and takes a few tenths of a CPU-second, which a
+    short job would otherwise pay during its transfer and again at its end (issue 14)."""
 
     def __init__(self, journal_path: Path, *, clock: Clock | None = None, every: float = DEFAULT_EVERY,
                  path: Path | None = None, write: Callable[[], None] | None = None, background: bool = True,
@@ -79,7 +80,7 @@ class LiveReport:
         """Wait for a version being written, then write the last one (only if the upload sent anything)."""
         if self._thread is not None:
             self._thread.join()
-        if self._first_tick is not None:
+        if self._last is not None:
             self._safe_write()
 
     def _safe_write(self) -> None:
@@ -106,12 +107,14 @@ class LiveReportUI:
     """An UploadUI that passes everything to `inner` and keeps the job's live report up to date.
 
     The report is started by the first progress call (so a dry run writes none) and ticked on every
-    one after; `close()` writes the last version and closes `inner` if it has a close()."""
+    one after; its path is told (`inner.message`) when its first version is written; `close()` writes the
+    last version (if there was a first) and closes `inner` if it has a close()."""
 
     def __init__(self, inner: Any, *, clock: Clock | None = None, every: float = DEFAULT_EVERY) -> None:
         self.inner, self.clock, self.every = inner, clock, every
         self.live: LiveReport | None = None
         self._journal: Path | None = None
+        self._told = False
 
     def plan(self, plan: Any) -> None:
         self._journal = Path(plan.journal_path)
@@ -126,9 +129,10 @@ class LiveReportUI:
             return
         if self.live is None:
             self.live = LiveReport(self._journal, clock=self.clock, every=self.every)
+        if self.live.tick() and not self._told:  # said when its first version is being written
+            self._told = True
             minutes = f"{self.every / 60:g} min" if self.every >= 60 else f"{self.every:g} s"
             self.inner.message(f"Live report (rewritten every {minutes} while sending): {self.live.path}")
-        self.live.tick()
 
     def message(self, text: str) -> None:
         self.inner.message(text)

@@ -28,7 +28,8 @@ def test_the_live_report_waits_for_its_interval(tmp_path):
     assert live.writes == 4  # and once more at the end
 
 
-def test_a_job_shorter_than_a_minute_draws_its_live_report_only_at_the_end(tmp_path):
+def test_a_job_shorter_than_a_minute_draws_no_live_report(tmp_path):
+    """Issue 14: its report is the one written at the end; drawing another costs memory and CPU."""
     written: list[float] = []
     clock = FakeClock()
     live = LiveReport(tmp_path / "j.sqlite", clock=clock, write=lambda: written.append(clock.monotonic()),
@@ -36,9 +37,26 @@ def test_a_job_shorter_than_a_minute_draws_its_live_report_only_at_the_end(tmp_p
     for _ in range(11):
         assert not live.tick()
         clock.advance(5)
-    assert written == []
     live.close()
-    assert written == [1055.0]
+    assert written == [] and live.writes == 0
+
+
+def test_the_live_report_path_is_told_when_its_first_version_is_written(tmp_path):
+    class P:
+        journal_path = tmp_path / "j.sqlite"
+
+    clock = FakeClock()
+    ui = LiveReportUI(QuietUI(), clock=clock)
+    ui.plan(P())
+    ui.live = LiveReport(P.journal_path, clock=clock, write=lambda: None, background=False)
+    for _ in range(3):
+        ui.progress(None)
+        clock.advance(25)
+    assert ui.messages == []
+    for _ in range(3):
+        ui.progress(None)
+        clock.advance(25)
+    assert len(ui.messages) == 1 and "Live report (rewritten every 5 min while sending)" in ui.messages[0]
 
 
 def test_a_live_report_that_cannot_be_drawn_never_stops_the_upload(tmp_path):
