@@ -165,3 +165,26 @@ def test_the_environment_is_read_once_per_client_with_the_same_outcome(monkeypat
     assert (session.proxies.get("https") == "http://proxy.field-station.example:3128") is proxied
     plain = make_transport(4).session  # no host given: requests reads the environment as before
     assert plain.trust_env is True
+
+
+def test_matplotlib_is_loaded_without_its_docstring_tables_and_left_as_it_was(tmp_path):
+    """~0.2 CPU-seconds of each report went into help() texts for matplotlib's artist classes; the builder
+    is put back, so an artist class defined afterwards gets its full docstring."""
+    script = textwrap.dedent("""
+        import sys
+        from planner.report.charts import _load_matplotlib
+        _load_matplotlib()
+        assert "matplotlib.figure" in sys.modules and "matplotlib.backends.backend_svg" in sys.modules
+        import matplotlib.artist as artist
+        from matplotlib.lines import Line2D
+        assert artist.kwdoc.__name__ == "kwdoc"
+        assert "antialiased" not in Line2D.set.__doc__  # the table of properties was left out
+        class Mine(artist.Artist):
+            pass
+        assert "antialiased" not in Mine.set.__doc__ and "alpha" in Mine.set.__doc__.split("Supported properties are")[1]
+        print("ok")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+                               "MPLCONFIGDIR": str(tmp_path / "mpl")})
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
