@@ -5,6 +5,7 @@ report is drawn. The figures themselves are in BENCHMARKS.md (`python -m benchma
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    """This environment (Windows needs SYSTEMROOT and the like), this checkout first on the path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MDPLAN_", "PYTHON"))}
+    env.update(PYTHONPATH=str(REPO), HOME=str(tmp_path), MPLCONFIGDIR=str(tmp_path / "mpl"))
+    return env
 
 # Runs in a fresh interpreter (this one may have imported matplotlib for other tests): an upload through
 # the CLI's own wrappers (LiveReportUI around the UI, WhileSending around the transfer) into the in-memory
@@ -63,8 +71,7 @@ def test_sending_loads_no_report_library_and_runs_no_warm_up_thread(tmp_path):
     """Before issue 14 a warm-up thread imported pandas and matplotlib (~75 MB) during the transfer, and
     the live report drew its first page at the first progress call: both now wait for the transfer's end."""
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True,
-                          timeout=120, cwd=REPO, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin",
-                                                      "HOME": str(tmp_path)})
+                          timeout=120, cwd=REPO, env=_env(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen["exit_code"] == 0 and seen["files_sent"] == 40
@@ -107,8 +114,7 @@ def test_drawing_the_report_needs_no_pandas(tmp_path):
         print("ok")
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                               "MPLCONFIGDIR": str(tmp_path / "mpl")})
+                          env=_env(tmp_path))
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
 
 
@@ -185,6 +191,5 @@ def test_matplotlib_is_loaded_without_its_docstring_tables_and_left_as_it_was(tm
         print("ok")
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                               "MPLCONFIGDIR": str(tmp_path / "mpl")})
+                          env=_env(tmp_path))
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
