@@ -183,24 +183,10 @@ def render(sc: Scenario, table: Table | None, *, when: str, took: float | None, 
     return "\n".join(lines)
 
 
-def _notes_after(text: str) -> dict[str, str]:
-    """Hand-written text after a section's end marker, up to the next section: kept with that section."""
-    found = list(re.finditer(r"<!-- bench:([\w-]+) -->.*?<!-- /bench:\1 -->", text, flags=re.S))
-    out = {}
-    for m, nxt in zip(found, found[1:] + [None]):
-        tail = text[m.end(): nxt.start() if nxt else len(text)].strip()
-        if tail:
-            out[m.group(1)] = tail
-    return out
-
-
 def write_sections(new: dict[str, str], path: Path = OUTPUT) -> None:
-    """Replace the given sections, keep the others and the notes written by hand after any of them, order
-    them as the registry does."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    old, notes = _sections(text), _notes_after(text)
-    merged = {name: body + (f"\n\n{notes[name]}\n" if name in notes else "")
-              for name, body in {**old, **new}.items()}
+    """Replace the given sections, keep the others, order them as the registry does."""
+    old = _sections(path.read_text(encoding="utf-8")) if path.exists() else {}
+    merged = {**old, **new}
     ordered = [merged[name] for name in REGISTRY if name in merged]
     ordered += [text for name, text in merged.items() if name not in REGISTRY]
     path.write_text(HEADER + "\n" + "\n\n".join(ordered) + "\n", encoding="utf-8")
