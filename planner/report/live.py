@@ -4,8 +4,9 @@ or a collaborator can open it at any moment of a days-long upload and see where 
 It lives beside the job's journal (`planner.journal.home.live_report_path`: `<job>.report.html` in the
 state folder; `mdplan jobs` shows it). Each version is written to a temporary file and renamed over the
 last one (`planner.outputs.write_private`), so whoever opens it never sees half a page. Drawing takes a
-second or so (pandas, matplotlib): it happens in a background thread that reads the journal through
-its own connection (SQLite's WAL lets it read while the upload writes), never in the upload's way.
+second or so (matplotlib): it happens in a background thread that reads the journal through its own
+connection (SQLite's WAL lets it read while the upload writes), never in the upload's way, and not before
+the job has been sending for a minute (a shorter job has only its final report; issue 14).
 
 Time comes from an injected Clock: tests run it under a fake clock or a small interval, never sleeping.
 
