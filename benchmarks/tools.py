@@ -2,7 +2,7 @@
 
 Everything the benchmarks measure goes through the commands users run (`mdplan ... --json`,
 `rclone copy`), started as subprocesses with a timeout, timed by wall clock, and with the peak RSS
-of that one process read from wait4().
+and the CPU time (user + system) of that one process read from wait4().
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class Ran:
     stderr: str
     max_rss_bytes: int
     started: float = 0.0  # time.monotonic() at start (the same clock as the proxy's --stats lines)
+    cpu_seconds: float = 0.0  # user + system CPU of the process and the children it waited for (wait4)
 
     def json(self) -> dict:
         """The last JSON object the command printed on stdout."""
@@ -70,7 +71,8 @@ def run_timed(cmd: Sequence[str], *, timeout: float, env: dict[str, str] | None 
         out.seek(0)
         err.seek(0)
         return Ran(proc.returncode, seconds, out.read().decode("utf-8", "replace"),
-                   err.read().decode("utf-8", "replace"), rusage.ru_maxrss * 1024, started)
+                   err.read().decode("utf-8", "replace"), rusage.ru_maxrss * 1024, started,
+                   rusage.ru_utime + rusage.ru_stime)
 
 
 # --- mdplan --------------------------------------------------------------------------------------------

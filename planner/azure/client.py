@@ -56,22 +56,39 @@ class RequestTimeouts:
 
 
 def make_transport(pool: int, *, connection_timeout: float = CONNECT_TIMEOUT_S,
-                   read_timeout: float = READ_TIMEOUT_S) -> Any:
+                   read_timeout: float = READ_TIMEOUT_S, url: str | None = None) -> Any:
     """A requests-based transport that keeps `pool` connections open.
 
     requests' default pool keeps 10 connections; with more requests in flight than that, each extra
     one would open a fresh connection (handshake, slow start) every time.
+
+    With `url` (the one host every request goes to), what requests would look up in the environment for
+    every request (HTTP(S)_PROXY and NO_PROXY for that host, REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE) is looked
+    up once here instead: about 0.4 ms of CPU a request (issue 14), same settings. ~/.netrc is not read
+    (a SAS URL carries its own authorisation).
     """
     import requests
     from azure.core.pipeline.transport import RequestsTransport
     from requests.adapters import HTTPAdapter
 
     session = requests.Session()
+    if url is not None:
+        _environment_once(session, url)
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, pool))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return RequestsTransport(session=session, session_owner=True, connection_timeout=connection_timeout,
                              read_timeout=read_timeout)
+
+
+def _environment_once(session: Any, url: str) -> None:
+    import os
+
+    from requests.utils import get_environ_proxies
+
+    session.proxies.update(get_environ_proxies(url))
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    session.trust_env = False
 
 
 def container_client(
@@ -100,7 +117,8 @@ def container_client(
         **kw,
     }
     if transport is None and pool is not None:
-        transport = make_transport(pool, connection_timeout=connection_timeout, read_timeout=read_timeout)
+        transport = make_transport(pool, connection_timeout=connection_timeout, read_timeout=read_timeout,
+                                   url=sas.account_url)
     if transport is not None:
         options["transport"] = transport
     return ContainerClient.from_container_url(sas.container_url, **options)

@@ -136,32 +136,17 @@ def install_stop_handlers(stop) -> None:
 
 
 class WhileSending:
-    """Around the transfer only: keep the computer awake, and load the report's libraries meanwhile."""
+    """Around the transfer only: keep the computer awake. Nothing else runs beside the upload: the report's
+    libraries (matplotlib, numpy: ~45 MB, a CPU-second) are loaded when the report is drawn, after the
+    transfer, not meanwhile (issue 14: an upload costs at most what rclone's does in CPU and memory)."""
 
     def __init__(self, allow_sleep: bool) -> None:
-        import threading
-
         self._awake = StayAwake(enabled=not allow_sleep)
-        self._done = threading.Event()
-        self._warm = threading.Thread(target=self._warm_up, name="mdplan-report-warm-up", daemon=True)
-
-    def _warm_up(self) -> None:
-        if self._done.wait(2.0):  # first let the upload start uncontended; a short job needs no warm-up
-            return
-        try:
-            from planner.report import warm_up
-
-            warm_up()
-        except Exception:  # only a head start: the report imports them itself and says what went wrong
-            pass
 
     def __enter__(self):
-        self._warm.start()
         return self._awake.__enter__()
 
     def __exit__(self, *exc):
-        self._done.set()
-        self._warm.join(timeout=10)  # never leave an import half done in a thread at exit
         return self._awake.__exit__(*exc)
 
 

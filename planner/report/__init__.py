@@ -24,7 +24,7 @@ from planner.report.manifest import MANIFEST_COLUMNS, manifest_cells, neutralise
 from planner.outputs import (OwnOutputs, default_report_dir, default_report_path, fallback_report_dir,
                                   is_mdplan_output, own_outputs, report_file_name, report_target,
                                   write_with_fallback)
-from planner.report.render import (render_plan_report, render_upload_report, warm_up, write_plan_report,
+from planner.report.render import (render_plan_report, render_upload_report, write_plan_report,
                                    write_upload_report)
 from planner.report.series import ROLLING_BINS, Rates, bin_seconds, rates
 from planner.report.sources import plan_report_data, upload_report_data, write_job_report
@@ -37,6 +37,6 @@ __all__ = [
     "default_report_path", "fallback_report_dir", "finished_ok", "headline", "is_mdplan_output",
     "manifest_cells", "neutralise", "own_outputs", "plan_report_data", "prediction_text", "progress_chart",
     "rates", "render_plan_report", "render_upload_report", "report_file_name", "report_target", "safe_chart",
-    "size_chart", "size_histogram", "throughput_chart", "unneutralise", "upload_report_data", "warm_up",
+    "size_chart", "size_histogram", "throughput_chart", "unneutralise", "upload_report_data",
     "what_next", "write_job_report", "write_with_fallback", "write_manifest", "write_plan_report", "write_upload_report",
 ]

@@ -1,6 +1,6 @@
 """The report's charts: matplotlib figures as inline SVG with nothing in them that points outside the page.
 
-matplotlib (and numpy, pandas) are imported inside the functions that draw: `import planner.report`
+matplotlib (and numpy; never pandas) are imported inside the functions that draw: `import planner.report`
 stays cheap for commands that never draw a chart.
 """
 
@@ -38,6 +38,28 @@ _RC = {
 COLOURS = {"rate": "#1f6f8b", "rate_fill": "#a9d3e0", "cap": "#c0392b", "pause": "#f3d9a4", "gap": "#e3e3e3",
            "actual": "#1f6f8b", "predicted": "#7f8c8d", "drive": "#8e44ad", "you": "#d35400",
            "bars": "#5b8c5a", "rtt": "#6c3483"}
+
+
+def _load_matplotlib() -> None:
+    """Import matplotlib's Figure and SVG backend without the docstrings it builds for each artist class as
+    it defines them (a table of every settable property: about 0.2 of the ~0.9 CPU-seconds the import
+    takes; issue 14). They only serve help(); the builder is put back as soon as the import is done."""
+    import sys
+
+    if "matplotlib.figure" in sys.modules:
+        return
+    try:
+        import matplotlib.artist as artist
+
+        builder = artist.kwdoc
+    except (ImportError, AttributeError):  # another matplotlib: import it as it is
+        return
+    artist.kwdoc = lambda _artist: ""
+    try:
+        import matplotlib.backends.backend_svg  # noqa: F401
+        import matplotlib.figure  # noqa: F401
+    finally:
+        artist.kwdoc = builder
 
 
 def _svg(fig, name: str, label: str) -> str:
@@ -96,11 +118,12 @@ def throughput_chart(data: UploadReportData) -> tuple[str, str] | None:
     """(svg, caption) of the rate over time, cap as a line, pauses shaded; None without data."""
     if not data.throughput or sum(n for _, n in data.throughput) <= 0:
         return None
+    _load_matplotlib()
     from matplotlib.figure import Figure
     import matplotlib
 
-    b, rate, smooth = rate_series(data)
-    end = max(data.wall_seconds, float(rate.index[-1]) + b)
+    b, starts, rate, smooth = rate_series(data)
+    end = max(data.wall_seconds, float(starts[-1]) + b)
     caps = [c for at, c in data.cap_series if c and at < max(data.wall_seconds, 1.0)]  # caps in force
     top = max([float(rate.max())] + caps)
     k, unit = _rate_unit(top)
@@ -112,12 +135,12 @@ def throughput_chart(data: UploadReportData) -> tuple[str, str] | None:
             ax.axvspan(a / div, z / div, color=COLOURS["pause"], alpha=0.8, lw=0,
                        label="paused" if i == 0 else None)
         _shade_gaps(ax, data, div)
-        x = (rate.index.to_numpy() + b / 2) / div
-        ax.fill_between(x, rate.to_numpy() / k, step="mid", color=COLOURS["rate_fill"], lw=0,
+        x = (starts + b / 2) / div
+        ax.fill_between(x, rate / k, step="mid", color=COLOURS["rate_fill"], lw=0,
                         label=f"sent, per {format_duration(b)}")
-        line = smooth.to_numpy() / k
+        line = smooth / k
         for g0, g1 in gaps(data):  # the line breaks between runs: nothing was running to be measured
-            line[(rate.index.to_numpy() >= g0) & (rate.index.to_numpy() + b <= g1)] = float("nan")
+            line[(starts >= g0) & (starts + b <= g1)] = float("nan")
         ax.plot(x, line, color=COLOURS["rate"], lw=2,
                 label=f"rolling mean of {ROLLING_BINS}")
         if data.cap_series:
@@ -178,6 +201,7 @@ def progress_chart(data: UploadReportData) -> tuple[str, str] | None:
     """(svg, caption) of cumulative data sent, with the predicted line when there is one."""
     if not data.throughput and not data.predicted_progress and not data.predicted_seconds:
         return None
+    _load_matplotlib()
     from matplotlib.figure import Figure
     import matplotlib
     import numpy as np
@@ -241,6 +265,7 @@ def crossover_chart(data: PlanReportData) -> tuple[str, str] | None:
     pts = sorted((b, s) for b, s in data.crossover if b > 0 and s > 0 and math.isfinite(s))
     if len(pts) < 2:
         return None
+    _load_matplotlib()
     from matplotlib.figure import Figure
     import matplotlib
 
@@ -309,6 +334,7 @@ def size_chart(data: PlanReportData) -> tuple[str, str] | None:
         bins.pop()
     if not bins:
         return None
+    _load_matplotlib()
     from matplotlib.figure import Figure
     import matplotlib
 

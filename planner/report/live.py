@@ -4,8 +4,9 @@ or a collaborator can open it at any moment of a days-long upload and see where 
 It lives beside the job's journal (`planner.journal.home.live_report_path`: `<job>.report.html` in the
 state folder; `mdplan jobs` shows it). Each version is written to a temporary file and renamed over the
 last one (`planner.outputs.write_private`), so whoever opens it never sees half a page. Drawing takes a
-second or so (pandas, matplotlib): it happens in a background thread that reads the journal through
-its own connection (SQLite's WAL lets it read while the upload writes), never in the upload's way.
+second or so (matplotlib): it happens in a background thread that reads the journal through its own
+connection (SQLite's WAL lets it read while the upload writes), never in the upload's way, and not before
+the job has been sending for a minute (a shorter job has only its final report; issue 14).
 
 Time comes from an injected Clock: tests run it under a fake clock or a small interval, never sleeping.
 
@@ -29,28 +30,41 @@ from planner.journal.home import live_report_path
 from planner.redact import redact
 
 DEFAULT_EVERY = 300.0  # seconds between two versions of the live report
+FIRST_AFTER = 60.0  # the first version after a minute of sending: a short job pays for no live report
 
 
 class LiveReport:
-    """Writes the live report of one job: at the first `tick()`, then at most once every `every` seconds,
-    and once more at `close()`. A version that fails to draw is skipped (the upload goes on)."""
+    """Writes the live report of one job: at the first `tick()` at least `first_after` seconds (default
+    FIRST_AFTER, at most `every`) after the first one, then at most once every `every` seconds, and once more
+    at `close()` if one was written. A version that fails to draw is skipped (the upload goes on).
+
+    A job done within its first minute gets no live report (its report is the one written at the end):
+    drawing a page loads matplotlib (~45 MB, a CPU-second) and takes a few tenths of a CPU-second, which a
+    short job would otherwise pay during its transfer and again at its end (issue 14)."""
 
     def __init__(self, journal_path: Path, *, clock: Clock | None = None, every: float = DEFAULT_EVERY,
-                 path: Path | None = None, write: Callable[[], None] | None = None, background: bool = True) -> None:
+                 path: Path | None = None, write: Callable[[], None] | None = None, background: bool = True,
+                 first_after: float | None = None) -> None:
         self.journal_path = Path(journal_path)
         self.path = Path(path) if path is not None else live_report_path(self.journal_path)
         self.clock = clock or SystemClock()
         self.every = float(every)
+        self.first_after = min(self.every, FIRST_AFTER) if first_after is None else float(first_after)
         self.background = background
         self.writes = 0
         self.error: str | None = None  # why the last version could not be written, if it could not
         self._write = write or self._write_page
         self._last: float | None = None
+        self._first_tick: float | None = None
         self._thread: threading.Thread | None = None
 
     def tick(self) -> bool:
         """Start writing a new version if one is due and none is being written; True if one was started."""
         now = self.clock.monotonic()
+        if self._first_tick is None:
+            self._first_tick = now
+        if self._last is None and now - self._first_tick < self.first_after:
+            return False
         if self._last is not None and now - self._last < self.every:
             return False
         if self._thread is not None and self._thread.is_alive():
@@ -94,12 +108,14 @@ class LiveReportUI:
     """An UploadUI that passes everything to `inner` and keeps the job's live report up to date.
 
     The report is started by the first progress call (so a dry run writes none) and ticked on every
-    one after; `close()` writes the last version and closes `inner` if it has a close()."""
+    one after; its path is told (`inner.message`) when its first version is written; `close()` writes the
+    last version (if there was a first) and closes `inner` if it has a close()."""
 
     def __init__(self, inner: Any, *, clock: Clock | None = None, every: float = DEFAULT_EVERY) -> None:
         self.inner, self.clock, self.every = inner, clock, every
         self.live: LiveReport | None = None
         self._journal: Path | None = None
+        self._told = False
 
     def plan(self, plan: Any) -> None:
         self._journal = Path(plan.journal_path)
@@ -114,9 +130,10 @@ class LiveReportUI:
             return
         if self.live is None:
             self.live = LiveReport(self._journal, clock=self.clock, every=self.every)
+        if self.live.tick() and not self._told:  # said when its first version is being written
+            self._told = True
             minutes = f"{self.every / 60:g} min" if self.every >= 60 else f"{self.every:g} s"
             self.inner.message(f"Live report (rewritten every {minutes} while sending): {self.live.path}")
-        self.live.tick()
 
     def message(self, text: str) -> None:
         self.inner.message(text)

@@ -41,18 +41,6 @@ def _named_plan(data: PlanReportData) -> PlanReportData:
                    destination=Name(data.destination) if data.destination else data.destination)
 
 
-def warm_up() -> None:
-    """Import what drawing and writing a report needs (pandas, matplotlib, jinja2: about a second).
-
-    The CLI calls this in a background thread while an upload is sending, so the report at the end is
-    written in a fraction of a second instead of holding the finished command for two.
-    """
-    import jinja2  # noqa: F401
-    import pandas  # noqa: F401
-    from matplotlib.backends import backend_svg  # noqa: F401
-    from matplotlib.figure import Figure  # noqa: F401
-
-
 def environment():
     from jinja2 import Environment, PackageLoader
     from markupsafe import Markup

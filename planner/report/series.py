@@ -73,13 +73,19 @@ def arrays(data: UploadReportData):
 
 
 def rate_series(data: UploadReportData):
-    """(bin seconds, per-bin rate in bits/s, rolling mean) as pandas Series indexed by seconds."""
-    import pandas as pd
+    """(bin seconds, bin starts, per-bin rate in bits/s, centred rolling mean of ROLLING_BINS bins) as numpy
+    arrays. The mean at each bin is over the bins present within ROLLING_BINS // 2 either side (fewer at the
+    ends). Plain numpy: the report needs no pandas (about 35 MB and a quarter of a CPU-second to import)."""
+    import numpy as np
 
     b, starts, widths, sent = binned(data)
-    rate = pd.Series(sent * 8 / widths, index=starts)
-    smooth = rate.rolling(ROLLING_BINS, center=True, min_periods=1).mean()
-    return b, rate, smooth
+    rate = sent * 8 / widths
+    half = ROLLING_BINS // 2
+    sums = np.concatenate([[0.0], np.cumsum(rate)])
+    idx = np.arange(len(rate))
+    lo, hi = np.maximum(idx - half, 0), np.minimum(idx + half + 1, len(rate))
+    smooth = (sums[hi] - sums[lo]) / (hi - lo)
+    return b, starts, rate, smooth
 
 
 def thin(points: list[tuple[float, float]], most: int = 600) -> list[tuple[float, float]]:

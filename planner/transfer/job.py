@@ -30,6 +30,7 @@ from planner.telemetry import Telemetry
 from planner.transfer.concurrency import Tuner, WorkerGate, first_limit
 from planner.transfer.coordinator import Coordinator
 from planner.transfer.messages import Kind, Msg
+from planner.transfer.memory import give_back_freed_memory
 from planner.transfer.options import (SINGLE_PUT_MAX, Plan, QuietUI, StopFlag, UploadOptions, UploadResult,
                                       UploadUI, resume_command)
 from planner.transfer.planning import (add_twins, build_timetable, clashes, make_plan, names_refusal,
@@ -255,6 +256,7 @@ class _Transfer:
             coordinator.close()
             if pacer is not None:
                 pacer.close()
+            give_back_freed_memory()  # the workers' read buffers: the report is drawn next, in this process
         telemetry = coordinator.telemetry
         if telemetry.average_bps() > 0 and coordinator.t.sent_bytes > 1_000_000:
             remember_rate(opts.sas.account_url, opts.sas.container, telemetry.average_bps(), "upload", opts.home,

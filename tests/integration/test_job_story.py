@@ -210,6 +210,7 @@ def test_jobs_shows_the_log_and_the_live_report(azurite, container, tmp_path, mo
 
     monkeypatch.setenv("MDPLAN_HOME", str(tmp_path / "home"))
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    monkeypatch.setattr("planner.report.live.FIRST_AFTER", 0.0)  # a job this short draws none by default
     make(tmp_path / "src", 4, size=10_000)
     url = azurite.container_sas_url(container)
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}

@@ -14,24 +14,56 @@ SIG = "S3cretSigValue%2Bx%3D"
 
 
 def test_the_live_report_waits_for_its_interval(tmp_path):
-    """Written at the first tick, then not again until `every` seconds have passed."""
+    """First written a minute after the first tick (issue 14: a short job draws no page while it sends), then
+    not again until `every` seconds have passed."""
     written: list[float] = []
     clock = FakeClock()
     live = LiveReport(tmp_path / "j.sqlite", clock=clock, every=300, write=lambda: written.append(clock.monotonic()),
                       background=False)
-    for _ in range(10):
+    for _ in range(20):
         live.tick()
-        clock.advance(100)
-    assert written == [1000.0, 1300.0, 1600.0, 1900.0]
+        clock.advance(50)
+    assert written == [1100.0, 1400.0, 1700.0]
     live.close()
-    assert live.writes == 5  # and once more at the end
+    assert live.writes == 4  # and once more at the end
+
+
+def test_a_job_shorter_than_a_minute_draws_no_live_report(tmp_path):
+    """Issue 14: its report is the one written at the end; drawing another costs memory and CPU."""
+    written: list[float] = []
+    clock = FakeClock()
+    live = LiveReport(tmp_path / "j.sqlite", clock=clock, write=lambda: written.append(clock.monotonic()),
+                      background=False)
+    for _ in range(11):
+        assert not live.tick()
+        clock.advance(5)
+    live.close()
+    assert written == [] and live.writes == 0
+
+
+def test_the_live_report_path_is_told_when_its_first_version_is_written(tmp_path):
+    class P:
+        journal_path = tmp_path / "j.sqlite"
+
+    clock = FakeClock()
+    ui = LiveReportUI(QuietUI(), clock=clock)
+    ui.plan(P())
+    ui.live = LiveReport(P.journal_path, clock=clock, write=lambda: None, background=False)
+    for _ in range(3):
+        ui.progress(None)
+        clock.advance(25)
+    assert ui.messages == []
+    for _ in range(3):
+        ui.progress(None)
+        clock.advance(25)
+    assert len(ui.messages) == 1 and "Live report (rewritten every 5 min while sending)" in ui.messages[0]
 
 
 def test_a_live_report_that_cannot_be_drawn_never_stops_the_upload(tmp_path):
     def broken() -> None:
         raise OSError(f"disk full at https://a.blob.core.windows.net/c?sig={SIG}")
 
-    live = LiveReport(tmp_path / "j.sqlite", clock=FakeClock(), write=broken, background=False)
+    live = LiveReport(tmp_path / "j.sqlite", clock=FakeClock(), write=broken, background=False, first_after=0)
     assert live.tick()
     assert live.writes == 0 and live.error and SIG not in live.error
 
