@@ -35,15 +35,34 @@ def test_a_file_the_link_never_lets_through_is_not_failed_while_others_are_sent(
 
 
 def test_answered_failures_still_count_against_the_file(tmp_path):
-    """A service that answers 500 for one file every time, while others go through: that file fails."""
-    files = tree(tmp_path / "src", n=6)
+    """A service that answers 503 for one file every time, while others go through: that file fails.
+
+    "While others go through" is made certain: each of the file's attempts waits until another file has
+    been stored since its last one. Without that, on a fast machine the other files could all be done
+    first, and a file failing alone with nothing else getting through is the link looking down (a
+    pause), which made this test fail now and then."""
+    files = tree(tmp_path / "src", n=24)
     bad = sorted(files)[0]
+    stored = threading.Condition()
+    count = {"good": 0, "seen": 0, "attempts": 0}
 
     def faults(op: str, name: str) -> None:
-        if op == "put" and name == bad:
+        if op == "put" and name == bad and count["attempts"] < 12:  # (past 12 it goes through: the test fails)
+            count["attempts"] += 1
+            with stored:  # another file stored since the last attempt (bounded: never hangs the suite)
+                stored.wait_for(lambda: count["good"] > count["seen"], timeout=10)
+                count["seen"] = count["good"]
             raise store_error("transient")  # an answer: 503 from the service
 
-    store = MemoryBlobStore(faults=faults)
+    class Counting(MemoryBlobStore):
+        def put_blob(self, name, data, **kw):  # noqa: ANN001, ANN003
+            super().put_blob(name, data, **kw)
+            if name != bad:
+                with stored:
+                    count["good"] += 1
+                    stored.notify_all()
+
+    store = Counting(faults=faults)
     result, _ = run(opts(tmp_path / "src", tmp_path / "h"), store=store, clock=FakeClock(), rng=random.Random(3))
     assert result.exit_code == 1 and result.files_failed == 1
 
@@ -147,14 +166,19 @@ def test_an_outage_does_not_teach_the_tuner_to_send_fewer_requests(tmp_path):
             return super().observe(now, bytes_acked, timeouts)
 
     store = MemoryBlobStore(faults=faults)
-    original = coordinator_module.Tuner
+    original, original_first = coordinator_module.Tuner, None
     import planner.transfer.job as job_module
     job_module.Tuner = Watch  # type: ignore[misc]
+    # One request in flight at the start: on the shared fake clock a request that passed the fault check
+    # just before the outage could otherwise be acknowledged "during" another's 15 s stall, which is a
+    # request that got through (the rule the tuner keeps) and made this test fail now and then.
+    original_first, job_module.first_limit = job_module.first_limit, lambda *a, **k: 1
     try:
         result, _ = run(opts(tmp_path / "src", tmp_path / "h", workers=None), store=store, clock=clock,
                         rng=random.Random(3))
     finally:
         job_module.Tuner = original  # type: ignore[misc]
+        job_module.first_limit = original_first
     assert result.exit_code == 0, result.message
     assert seen and sum(seen) == 0, "timeouts during the outage reached the tuner"
 
