@@ -66,6 +66,8 @@ def parse_size(text: str) -> int:
     value = _number(m["num"]) * _multiplier(m["prefix"])
     if value <= 0:
         raise BadInput(f"The size {text!r} must be more than zero.")
+    if value < 0.5:  # '.1' (bytes) would round to 0: less than a byte is no size
+        raise BadInput(f"The size {text!r} is less than one byte; write it like {SIZE_FORMS}.")
     return int(round(value))
 
 
