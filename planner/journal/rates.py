@@ -24,13 +24,19 @@ def _entry(account_url: str, container: str, home: Path | None) -> object:
 
 def remember_rate(account_url: str, container: str, bits_per_second: float, method: str,
                   home: Path | None = None, rtt_ms: float | None = None) -> None:
+    _store(home, _key(account_url, container),
+           {"bits_per_second": float(bits_per_second), "method": method, "when": time.time(), "rtt_ms": rtt_ms})
+
+
+def _store(home: Path | None, key: str, entry: dict) -> None:
+    """Set one entry of rates.json (private to the user: 0600), written atomically; a failure is ignored,
+    since a missing hint for the next ETA is not worth failing a job over."""
     path = _rates_file(home)
     try:
         data = json.loads(path.read_text("utf-8")) if path.exists() else {}
     except (OSError, ValueError):
         data = {}
-    data[_key(account_url, container)] = {
-        "bits_per_second": float(bits_per_second), "method": method, "when": time.time(), "rtt_ms": rtt_ms}
+    data[key] = entry
     try:
         state_dir(home)
         tmp = path.with_suffix(".tmp")
@@ -41,7 +47,7 @@ def remember_rate(account_url: str, container: str, bits_per_second: float, meth
             os.chmod(tmp, 0o600)  # O_CREAT's mode applies only to a new file; an old .tmp keeps its own
         os.replace(tmp, path)
     except OSError:
-        pass  # a missing hint for the next ETA is not worth failing a job over
+        pass
 
 
 def last_rtt_ms(account_url: str, container: str, home: Path | None = None) -> float | None:
@@ -70,22 +76,8 @@ def remember_drive_rates(copy_bps: float, write_bps: float | None, read_bps: flo
                          home: Path | None = None) -> None:
     """The rates of the last `mdplan drive copy` (bytes/s): the whole copy with its read-back, the writes
     and the read-backs alone. `estimate` uses the copy rate for the drive route."""
-    path = _rates_file(home)
-    try:
-        data = json.loads(path.read_text("utf-8")) if path.exists() else {}
-    except (OSError, ValueError):
-        data = {}
-    data[DRIVE_KEY] = {"copy_bytes_per_second": float(copy_bps), "write_bytes_per_second": write_bps,
-                       "read_bytes_per_second": read_bps, "when": time.time()}
-    try:
-        state_dir(home)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, indent=1))
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    _store(home, DRIVE_KEY, {"copy_bytes_per_second": float(copy_bps), "write_bytes_per_second": write_bps,
+                             "read_bytes_per_second": read_bps, "when": time.time()})
 
 
 def last_drive_copy_rate(home: Path | None = None) -> float | None:
