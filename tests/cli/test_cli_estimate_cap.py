@@ -11,13 +11,8 @@ from planner.cli import main
 
 
 @pytest.fixture
-def folder(tmp_path, monkeypatch):
-    monkeypatch.setenv("MDPLAN_HOME", str(tmp_path / "home"))
-    d = tmp_path / "cards" / "site1"
-    d.mkdir(parents=True)
-    for i in range(20):
-        (d / f"IMG_{i:04d}.JPG").write_bytes(b"\xff\xd8" + bytes(500_000) + b"\xff\xd9")
-    return d.parent
+def folder(twenty_jpegs):
+    return twenty_jpegs
 
 
 def test_json_counts_with_the_cap(capsys, folder):
