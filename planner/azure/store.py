@@ -13,8 +13,9 @@ from base64 import b64encode
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from planner.azure.client import RequestTimeouts, container_client
+from planner.azure.client import RequestTimeouts, container_client, make_transport
 from planner.azure.errors import classify
+from planner.azure.rest import RestPut
 from planner.sas import SasUrl
 from planner.storage import Block, RemoteBlob
 
@@ -33,12 +34,25 @@ def _md5_header(md5: bytes) -> dict[str, str]:
 
 
 class AzureBlobStore:
-    """One container, reached through one SDK client with `pool` connections kept open."""
+    """One container, reached through one SDK client with `pool` connections kept open.
+
+    Put Blob and Put Block (one or more a file) go through `RestPut` on the same connections; the rest
+    through the SDK. A `client` given from outside (tests) is used for everything.
+    """
 
     def __init__(self, sas: SasUrl, *, pool: int = 8, client: Any = None, timeouts: RequestTimeouts | None = None,
                  **client_kw: Any) -> None:
         self.sas = sas
-        self._client = client if client is not None else container_client(sas, pool=pool, **client_kw)
+        self._rest: RestPut | None = None
+        if client is None:
+            from planner import __version__
+
+            limits = {k: client_kw[k] for k in ("connection_timeout", "read_timeout") if k in client_kw}
+            transport = make_transport(pool, url=sas.account_url, **limits)
+            client = container_client(sas, transport=transport, **client_kw)
+            self._rest = RestPut(sas, transport.session, api_version=client.api_version,
+                                 user_agent=f"mdplan/{__version__}")
+        self._client = client
         self.timeouts = timeouts if timeouts is not None else RequestTimeouts()
 
     def _call(self, fn: Callable[[], T], doing: str) -> T:
@@ -73,6 +87,12 @@ class AzureBlobStore:
 
     def put_blob(self, name: str, data: bytes, *, content_md5: bytes, content_type: str, overwrite: bool,
                  job: str | None = None) -> None:
+        rest = self._rest
+        if rest is not None:
+            self._upload(lambda limits: rest.put_blob(
+                name, data, content_md5=content_md5, content_type=content_type, overwrite=overwrite,
+                metadata=_metadata(job), timeout=(limits["connection_timeout"], limits["read_timeout"])), len(data))
+            return
         from azure.storage.blob import ContentSettings
 
         cond: dict[str, Any] = {} if overwrite else {"if_none_match": "*"}
@@ -82,6 +102,12 @@ class AzureBlobStore:
             metadata=_metadata(job), headers=_md5_header(content_md5), **cond, **limits), len(data))
 
     def stage_block(self, name: str, block_id: str, data: bytes, *, md5: bytes) -> None:
+        rest = self._rest
+        if rest is not None:
+            self._upload(lambda limits: rest.put_block(
+                name, block_id, data, md5=md5, timeout=(limits["connection_timeout"], limits["read_timeout"])),
+                len(data))
+            return
         self._upload(lambda limits: self._client.get_blob_client(name).stage_block(
             block_id, data, length=len(data), headers=_md5_header(md5), **limits), len(data))
 

@@ -4,6 +4,7 @@ the gate workers pass, and the tuner that moves the gate while the upload runs."
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from planner.estimate import MIN_WORKERS, auto_workers, max_workers_for
 
@@ -30,6 +31,7 @@ class WorkerGate:
         self._cond = threading.Condition()
         self.limit = limit
         self.active = 0
+        self.on_limit: Callable[[int], None] | None = None  # told of every new limit (the pool grows to it)
 
     def enter(self, stop: threading.Event) -> bool:
         with self._cond:
@@ -49,6 +51,8 @@ class WorkerGate:
         with self._cond:
             self.limit = limit
             self._cond.notify_all()
+        if self.on_limit is not None:
+            self.on_limit(limit)
 
 
 class Tuner:

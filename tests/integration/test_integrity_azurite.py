@@ -36,30 +36,30 @@ def test_a_big_file_changed_in_place_with_the_same_size_and_mtime_is_not_mixed(a
     """The defect: cut off mid-upload, then rewritten in place keeping size and mtime (cp -p, rsync -a,
     FAT's 2-second times): 0.1.0 reused the staged blocks of the old bytes and committed a mix whose
     Content-MD5 claimed the new file's MD5, and verify said all was well."""
-    from azure.storage.blob import BlobClient
+    from planner.azure.rest import RestPut
 
     root = tmp_path / "src"
     root.mkdir()
     video = root / "VID_0001.MP4"
     video.write_bytes(os.urandom(6 * 1024 * 1024))
     st = video.stat()
-    real, sent, stop = BlobClient.stage_block, [], StopFlag()
+    real, sent, stop = RestPut.put_block, [], StopFlag()
 
-    def stage_block(self, block_id, data, *a, **kw):
-        out = real(self, block_id, data, *a, **kw)
+    def put_block(self, name, block_id, data, **kw):
+        out = real(self, name, block_id, data, **kw)
         sent.append(len(data))
         if len(sent) >= 2:
             stop.soft.set(), stop.hard.set()
         return out
 
-    monkeypatch.setattr(BlobClient, "stage_block", stage_block)
+    monkeypatch.setattr(RestPut, "put_block", put_block)
     url = azurite.container_sas_url(container)
     opts = UploadOptions(source=root, sas=parse_sas_url(url), home=tmp_path / "h", cap_mbps=40, workers=2)
     assert run(opts, stop=stop)[0].exit_code == 130
     new = os.urandom(6 * 1024 * 1024)
     video.write_bytes(new)
     os.utime(video, ns=(st.st_atime_ns, st.st_mtime_ns))
-    monkeypatch.setattr(BlobClient, "stage_block", real)
+    monkeypatch.setattr(RestPut, "put_block", real)
     res, _ = run(UploadOptions(source=root, sas=parse_sas_url(url), home=tmp_path / "h", cap_mbps=40, workers=2))
     assert res.exit_code == 0, res.message
     blob = azurite.service_client().get_container_client(container).get_blob_client("VID_0001.MP4")

@@ -167,18 +167,18 @@ def test_large_file_goes_up_in_blocks(azurite, container, tmp_path):
 
 def _stop_after_blocks(monkeypatch, n: int | None):
     """Count Put Block requests; with n, ask for 'stop now' (a second Ctrl-C) once n have been sent."""
-    from azure.storage.blob import BlobClient
+    from planner.azure.rest import RestPut
 
-    real, sent, stop = BlobClient.stage_block, [], StopFlag()
+    real, sent, stop = RestPut.put_block, [], StopFlag()
 
-    def stage_block(self, block_id, data, *a, **kw):
-        out = real(self, block_id, data, *a, **kw)
+    def put_block(self, name, block_id, data, **kw):
+        out = real(self, name, block_id, data, **kw)
         sent.append(len(data))
         if n is not None and len(sent) >= n:
             stop.soft.set(), stop.hard.set()
         return out
 
-    monkeypatch.setattr(BlobClient, "stage_block", stage_block)
+    monkeypatch.setattr(RestPut, "put_block", put_block)
     return sent, stop
 
 
