@@ -69,7 +69,7 @@ def upload(
     options.speed_cap(cap_mbps, bwlimit)  # a bad cap fails before the URL is read and the folder scanned
     options.monthly_cap(monthly_cap)
     sas_url = resolve_sas_argument(sas)
-    source, manifest, names = bag_source(source)
+    source, manifest, names = bag_source(source)  # a bag: its payload under the original names, held to its MD5s
     opts = UploadOptions(
         source=source, sas=sas_url, prefix=prefix, images_only=images_only,
         include=tuple(include), exclude=tuple(exclude), overwrite=overwrite,  # type: ignore[arg-type]
@@ -85,15 +85,17 @@ def upload(
     try:
         result, plan = run(opts, ui, stop=stop, assume_yes=yes, interactive=sys.stdin.isatty(),
                            awake=lambda: WhileSending(allow_sleep))
-    finally:
+    except BaseException:
         ui.close()
+        raise
+    ui.close(draw_last=False)  # the live page's last version is written with the report, from its charts
     if result is None:
         if json_out:
             print_json(plan)
         else:
             say("Dry run: nothing was sent.")
         return 0
-    _write_upload_report(result, report)
+    _write_upload_report(result, report, ui)
     if json_out:
         print_json(result)
     else:
@@ -102,15 +104,13 @@ def upload(
 
 
 def bag_source(source):
-    """A drive made by `mdplan drive copy` (a BagIt bag): its payload under the original names, each file held
-    to the bag's MD5. Anything else: the folder as it is, no manifest."""
-    from planner.drive import bag_or_none
+    """(folder, manifest MD5s, original names) to read for `upload`/`verify`, saying so when it is a bag."""
+    from planner.drive import upload_source
 
-    bag = bag_or_none(source)
-    if bag is None:
-        return source, None, None
-    note(f"{source} is a bag: its {len(bag.md5):,} files under their original names, each held to the bag's MD5.")
-    return source / "data", bag.md5, bag.original_names
+    found = upload_source(source)
+    if found.note:
+        note(found.note)
+    return found.folder, found.expected_md5, found.blob_names
 
 
 def _print_upload_result(result) -> None:
@@ -127,16 +127,19 @@ def _print_upload_result(result) -> None:
         say(f"Manifest (every file and its state): {result.manifest_path}")
 
 
-def _write_upload_report(result, report_path: str | None) -> None:
-    """The HTML report and CSV manifest, written after every run (finished, failed or interrupted)."""
+def _write_upload_report(result, report_path: str | None, ui) -> None:
+    """The HTML report and CSV manifest, written after every run (finished, failed or interrupted), and the
+    live page's last version (if the job had one) from the same data."""
     from pathlib import Path
 
     from planner.redact import redact
     from planner.report import write_job_report
 
     try:
-        files = write_job_report(Path(result.journal_path), report_path)
+        files = write_job_report(Path(result.journal_path), report_path, live_path=ui.last_version_path(),
+                                 live_every=ui.every)
     except Exception as e:  # the upload itself is done and saved; a report problem must not hide that
+        ui.draw_last()
         note(f"mdplan: the upload is saved, but the report could not be written ({redact(e)}). "
              "Run `mdplan report` to try again.")
         return

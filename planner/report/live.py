@@ -77,12 +77,24 @@ class LiveReport:
             self._safe_write()
         return True
 
-    def close(self) -> None:
-        """Wait for a version being written, then write the last one (only if the upload sent anything)."""
+    @property
+    def started(self) -> bool:
+        """A version has been written (or is being written): the page exists and needs a last version."""
+        return self._last is not None
+
+    def close(self, *, draw_last: bool = True) -> None:
+        """Wait for a version being written, then write the last one (only if the upload sent anything).
+
+        `draw_last=False`: the caller writes the last version itself, from the final report's data and
+        charts (`planner.report.sources.write_job_report(live_path=...)`)."""
         if self._thread is not None:
             self._thread.join()
-        if self._last is not None:
+        if self._last is not None and draw_last:
             self._safe_write()
+
+    def write_now(self) -> None:
+        """Write a version now, in this thread (a failure is kept in `error`, never raised)."""
+        self._safe_write()
 
     def _safe_write(self) -> None:
         try:
@@ -93,15 +105,11 @@ class LiveReport:
             self.error = redact(str(e))
 
     def _write_page(self) -> None:
-        from planner.outputs import write_private
-        from planner.report.render import render_upload_report
+        from planner.report.render import write_live_page
         from planner.report.sources import upload_report_data
 
         data, _manifest, _container = upload_report_data(self.journal_path)
-        data.live = True
-        data.live_every = self.every
-        page = render_upload_report(data)
-        write_private(self.path, lambda f: f.write(page))
+        write_live_page(data, self.path, self.every)
 
 
 class LiveReportUI:
@@ -138,12 +146,23 @@ class LiveReportUI:
     def message(self, text: str) -> None:
         self.inner.message(text)
 
-    def close(self) -> None:
+    def close(self, *, draw_last: bool = True) -> None:
+        """Close `inner`; the live page's last version is drawn here unless `draw_last=False`, for a caller
+        that writes it with the final report (`last_version_path`, then `draw_last()` if that fails)."""
         closer = getattr(self.inner, "close", None)
         if callable(closer):
             closer()
         if self.live is not None:
-            self.live.close()
+            self.live.close(draw_last=draw_last)
+
+    def last_version_path(self) -> Path | None:
+        """Where the live page's last version goes, if the page was started (None: no live page)."""
+        return self.live.path if self.live is not None and self.live.started else None
+
+    def draw_last(self) -> None:
+        """Draw the live page's last version here (when the final report could not carry it)."""
+        if self.live is not None and self.live.started:
+            self.live.write_now()
 
     def __getattr__(self, name: str) -> Any:  # what else the inner UI offers (e.g. QuietUI.messages)
         return getattr(self.inner, name)

@@ -61,16 +61,25 @@ def environment():
     return env
 
 
+Charts = tuple[tuple[str | None, str | None], tuple[str | None, str | None]]
+
+
+def upload_charts(data: UploadReportData) -> Charts:
+    """The upload page's two charts (SVG, caption): the expensive part of a page (matplotlib), so a caller
+    that writes two pages of the same data (the report and the live page) draws them once."""
+    return safe_chart(throughput_chart, data), safe_chart(progress_chart, data)
+
+
 def render_upload_report(data: UploadReportData, *, csv_name: str | None = None,
-                         manifest_rows: int | None = None, failure_rows_shown: int = 500) -> str:
+                         manifest_rows: int | None = None, failure_rows_shown: int = 500,
+                         charts: Charts | None = None) -> str:
     from markupsafe import Markup
 
     r = rates(data)
     runs = [(run, rates(data, [(run.start, run.end)]), data.started + timedelta(seconds=run.start),
              data.started + timedelta(seconds=run.end)) for run in data.runs]
     shown = _named_upload(data, failure_rows_shown)
-    t_svg, t_caption = safe_chart(throughput_chart, data)
-    p_svg, p_caption = safe_chart(progress_chart, data)
+    (t_svg, t_caption), (p_svg, p_caption) = charts if charts is not None else upload_charts(data)
     if finished_ok(data) and data.totals.files_failed == 0 and data.totals.files_left == 0:
         tone = "ok"
     elif data.state.startswith("stopped"):
@@ -110,12 +119,12 @@ def render_plan_report(data: PlanReportData) -> str:
 
 
 def write_upload_report(data: UploadReportData, html_path: Path,
-                        manifest_rows: Iterable[ManifestRow]) -> ReportFiles:
+                        manifest_rows: Iterable[ManifestRow], *, charts: Charts | None = None) -> ReportFiles:
     """Write the upload report page and its CSV manifest (same name, .csv) beside it."""
     html_path = Path(html_path)
     csv_path = html_path.with_suffix(".csv")
     rows = write_manifest(csv_path, manifest_rows)
-    page = render_upload_report(data, csv_name=csv_path.name, manifest_rows=rows)
+    page = render_upload_report(data, csv_name=csv_path.name, manifest_rows=rows, charts=charts)
     write_private(html_path, lambda f: f.write(page))
     return ReportFiles(html=html_path, csv=csv_path)
 
@@ -131,3 +140,10 @@ def write_plan_report(data: PlanReportData, html_path: Path | str | None = None)
         return path
 
     return write_with_fallback(target, write)
+
+
+def write_live_page(data: UploadReportData, path: Path, every: float | None, *, charts: Charts | None = None) -> None:
+    """A version of the job's live page (planner.report.live): the report with its "rewritten every ..." note
+    and no manifest beside it, written atomically over the last version."""
+    page = render_upload_report(replace(data, live=True, live_every=every), charts=charts)
+    write_private(Path(path), lambda f: f.write(page))

@@ -12,7 +12,7 @@ from planner.journal import Journal, State
 from planner.report.data import (FailureRow, KindRow, ManifestRow, PlanReportData, PlanSiteRow, ReportFiles,
                                  RunRow, SiteRow, SizeBin, Totals, UploadReportData, crossover_points)
 from planner.outputs import report_target, write_with_fallback
-from planner.report.render import write_upload_report
+from planner.report.render import upload_charts, write_live_page, write_upload_report
 from planner.units import format_bytes
 
 # -- from a job journal -------------------------------------------------------------------------------
@@ -191,16 +191,27 @@ def upload_report_data(journal_path: Path) -> tuple[UploadReportData, Callable[[
     return data, manifest, container
 
 
-def write_job_report(journal_path: Path, html_path: Path | None = None) -> ReportFiles:
+def write_job_report(journal_path: Path, html_path: Path | None = None, *, live_path: Path | None = None,
+                     live_every: float | None = None) -> ReportFiles:
     """Draw (or redraw) the report of a job from its journal.
 
     `html_path` may be a file, a folder (the report gets its default name inside it) or None (the
     default report folder, see `planner.outputs.default_report_dir`). Where that cannot be
     written, the report goes to the state folder's reports/ instead: the returned paths say where.
+    With `live_path`, the job's live page gets its last version too, from the same data and charts
+    (drawing them twice cost a second at the end of every upload over a minute; issue 14); a live page
+    that cannot be written keeps its previous version and does not fail the report.
     """
     data, manifest, container = upload_report_data(journal_path)
+    charts = upload_charts(data)
     target = report_target(html_path, container, datetime.now().astimezone())
-    return write_with_fallback(target, lambda path: write_upload_report(data, path, manifest()))
+    files = write_with_fallback(target, lambda path: write_upload_report(data, path, manifest(), charts=charts))
+    if live_path is not None:
+        try:
+            write_live_page(data, live_path, live_every, charts=charts)
+        except (OSError, ValueError):
+            pass  # the report above is the one the user gets; the live page is a convenience
+    return files
 
 
 # -- from an assessment (the plan page) ---------------------------------------------------------------

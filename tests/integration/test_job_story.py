@@ -230,6 +230,36 @@ def test_jobs_shows_the_log_and_the_live_report(azurite, container, tmp_path, mo
     assert "All 4 files" in Path(live.group(1)).read_text("utf-8")
 
 
+def test_the_live_pages_last_version_comes_with_the_report_drawn_once(azurite, container, tmp_path, monkeypatch,
+                                                                       capsys):
+    """At the end of an upload with a live page, its last version and the report share one drawing of the
+    charts (drawn twice, one after the other, it cost a second at the end of every such upload: issue 14)."""
+    from planner.cli import main
+    import planner.report.render as render
+
+    monkeypatch.setenv("MDPLAN_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    monkeypatch.setattr("planner.report.live.FIRST_AFTER", 0.0)
+    drawn: list[int] = []
+    real = render.throughput_chart
+    monkeypatch.setattr(render, "throughput_chart", lambda data: drawn.append(data.written) or real(data))
+    make(tmp_path / "src", 4, size=10_000)
+    url = azurite.container_sas_url(container)
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert main(["upload", str(tmp_path / "src"), url, "--report", str(tmp_path / "out" / "r.html"), "--yes"]) == 0
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
+    said = capsys.readouterr()
+    out = said.out + said.err
+    live = Path(re.search(r"Live report \(rewritten every [^)]*\): (\S+)", out).group(1))
+    assert len(drawn) == 2, drawn  # the first live version, then the end: once
+    page = live.read_text("utf-8")
+    assert "All 4 files" in page and "this page is rewritten" in page and "r.csv" not in page
+    assert "r.csv" in (tmp_path / "out" / "r.html").read_text("utf-8")
+
+
 @pytest.fixture(autouse=True)
 def _no_sas_env(monkeypatch):
     monkeypatch.delenv("MDPLAN_SAS", raising=False)
