@@ -161,6 +161,27 @@ def bag_or_none(folder: Path) -> BagManifest | None:
         raise BadInput(str(e), hint="Run `mdplan drive check` on it, or give its data folder as a plain folder.") from None
 
 
+@dataclass(frozen=True)
+class UploadSource:
+    """What `upload` and `verify` read for a folder: a bag's payload under the original names, each file held
+    to the bag's MD5; anything else, the folder as it is."""
+
+    folder: Path
+    expected_md5: dict[str, str] | None = None  # relative path -> MD5 hex, from the bag's manifest
+    blob_names: dict[str, str] | None = None  # relative path on the drive -> original name (--map-names)
+    note: str | None = None  # one line for the user when the folder is a bag
+
+
+def upload_source(folder: Path) -> UploadSource:
+    """The folder, or the bag's payload with its manifest (see UploadSource). BadInput for a broken bag."""
+    bag = bag_or_none(folder)
+    if bag is None:
+        return UploadSource(folder)
+    return UploadSource(folder / "data", bag.md5, bag.original_names,
+                        f"{folder} is a bag: its {len(bag.md5):,} files under their original names, each held to "
+                        "the bag's MD5.")
+
+
 def is_bag(folder: Path) -> bool:
     """True for a folder holding bagit.txt and data/. A path the system cannot look at (a name too long,
     no permission) is not a bag here: the command's own folder checks then say what is wrong with it."""
