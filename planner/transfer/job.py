@@ -28,6 +28,7 @@ from planner.sas import SasUrl
 from planner.storage import BlobStore, RemoteBlob, StoreError
 from planner.telemetry import Telemetry
 from planner.transfer.concurrency import Tuner, WorkerGate, first_limit
+from planner.transfer.listing import Listing, check_listing, fresh, list_remote
 from planner.transfer.coordinator import Coordinator
 from planner.transfer.messages import Kind, Msg
 from planner.transfer.memory import give_back_freed_memory
@@ -93,32 +94,36 @@ def run(opts: UploadOptions, ui: UploadUI | None = None, *, clock: Clock | None 
 
         store = AzureBlobStore(opts.sas, pool=MAX_WORKERS + 4)
     try:
-        check_destination(opts, store, clock)  # before the scan: a refused start scans nothing, leaves no job
-        return _plan_and_send(opts, ui, clock, stop, rng or random.Random(), store, assume_yes, interactive, awake)
+        listing = check_destination(opts, store, clock)  # before the scan: a refused start scans nothing, leaves no job
+        return _plan_and_send(opts, ui, clock, stop, rng or random.Random(), store, assume_yes, interactive, awake,
+                              listing)
     finally:
         if own_store:
             store.close()
 
 
-def check_destination(opts: UploadOptions, store: BlobStore, clock: Clock) -> None:
+def check_destination(opts: UploadOptions, store: BlobStore, clock: Clock) -> Listing | None:
     """Refuse what is knowable before scanning: an expired or read-only URL, a missing container, a
-    signature the service refuses. A busy or unreachable service is not a refusal: the transfer waits."""
+    signature the service refuses. A busy or unreachable service is not a refusal: the transfer waits.
+    Returns the destination folder's listing when it was read whole (see planner.transfer.listing)."""
     from planner.azure import preflight
 
     preflight(opts.sas, clock.now())
     if opts.sas.can("l") is False:
-        return
+        return None
     prefix = clean_prefix(opts.sas.prefix, opts.prefix)
     try:
-        next(iter(store.list_blobs(f"{prefix}/" if prefix else "")), None)
+        return check_listing(store, f"{prefix}/" if prefix else "", clock,
+                             https=opts.sas.account_url.startswith("https:"))
     except StoreError as e:
         if e.kind == "sas" and e.code != "AuthorizationPermissionMismatch":
             raise e.error from None
+    return None
 
 
 def _plan_and_send(opts: UploadOptions, ui: UploadUI, clock: Clock, stop: StopFlag, rng: random.Random,
                    store: BlobStore, assume_yes: bool, interactive: bool,
-                   awake: Callable[[], Any] | None) -> tuple[UploadResult | None, Plan]:
+                   awake: Callable[[], Any] | None, listing: Listing | None = None) -> tuple[UploadResult | None, Plan]:
     journal, plan = prepare(opts, ui, clock)
     try:
         ui.plan(plan)
@@ -127,7 +132,7 @@ def _plan_and_send(opts: UploadOptions, ui: UploadUI, clock: Clock, stop: StopFl
             journal.end_run("planned (dry run)", 0, job_state=plan.state_before)
             return None, plan
         _confirm_drive_advice(plan, ui, journal, assume_yes, interactive)
-        transfer = _Transfer(journal, opts, plan, ui, clock, stop, rng, store)
+        transfer = _Transfer(journal, opts, plan, ui, clock, stop, rng, store, listing)
         if awake is None:
             return transfer.run(), plan
         with awake():
@@ -165,11 +170,12 @@ class _Transfer:
     """The transfer part of one run: the store, the listing, the workers and the coordinator."""
 
     def __init__(self, journal: Journal, opts: UploadOptions, plan: Plan, ui: UploadUI, clock: Clock,
-                 stop: StopFlag, rng: random.Random, store: BlobStore) -> None:
+                 stop: StopFlag, rng: random.Random, store: BlobStore, listing: Listing | None = None) -> None:
         self.journal, self.opts, self.plan, self.ui = journal, opts, plan, ui
         self.clock, self.stop, self.rng = clock, stop, rng
         self.timetable = build_timetable(opts.cap_mbps, opts.bwlimit)
         self.store = store
+        self.check_listing = listing  # the destination check's, if it read the whole folder
         self.listing_rtt_ms: float | None = None  # one listing page's round trip, for the first worker count
 
     def run(self) -> UploadResult:
@@ -189,6 +195,10 @@ class _Transfer:
         if opts.overwrite == "always" or not self.plan.files_to_send or sas.can("l") is False:
             return {}
         prefix = clean_prefix(sas.prefix, opts.prefix)
+        seen = fresh(self.check_listing, f"{prefix}/" if prefix else "", self.clock)
+        if seen is not None:
+            self.listing_rtt_ms = seen.rtt_ms
+            return dict(seen.blobs)
         # a link that is down while listing is waited for like one that goes down mid-transfer
         started = self.clock.monotonic()
         found = list_remote(self.store, f"{prefix}/" if prefix else "",
@@ -401,29 +411,3 @@ class _Workers:
             count = len(self.threads)
         for _ in range(count):
             self.tasks.put(None)
-
-
-def list_remote(store: BlobStore, prefix: str, backoff: Backoff | None = None, *,
-                need_list: bool = False, patience: float | None = None) -> dict[str, RemoteBlob]:
-    """Blobs already under the prefix by name. Empty when the URL may not list (unless `need_list`:
-    then the StoreError is raised as it is).
-
-    Transient failures (503, reset, timeout, a black-holed link) are retried with `backoff` for up to
-    `patience` seconds (or the backoff's attempts): one busy answer, or a link that is down for a while,
-    at the start of a run must not end the job."""
-    attempt = 0
-    started = backoff.clock.monotonic() if backoff is not None else 0.0
-    while True:
-        attempt += 1
-        try:
-            return {b.name: b for b in store.list_blobs(prefix)}
-        except StoreError as e:
-            if need_list:
-                raise
-            if e.kind == "sas" and e.code == "AuthorizationPermissionMismatch":
-                return {}  # a write-only intake URL: rely on the journal, never fail for lack of list permission
-            out_of_time = (backoff is not None and patience is not None
-                           and backoff.clock.monotonic() - started > patience)
-            if backoff is None or not e.retryable or not backoff.should_retry(attempt) or out_of_time:
-                raise e.error from None
-            backoff.sleep(attempt)

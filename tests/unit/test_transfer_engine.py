@@ -232,7 +232,8 @@ def test_a_job_replaces_its_own_blob_when_the_file_changed(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
-def test_a_file_swapped_for_a_fifo_fails_without_hanging(tmp_path):
+def test_a_file_swapped_for_a_fifo_fails_without_hanging(tmp_path, monkeypatch):
+    monkeypatch.setattr("planner.transfer.listing.CHECK_LISTING_FRESH_S", -1.0)  # a second listing: the moment to swap
     files = tree(tmp_path / "src", n=3)
     name = sorted(files)[1]
     path = (tmp_path / "src").joinpath(*name.split("/"))
