@@ -1,12 +1,16 @@
-"""`outage` (issue 14): the lab link goes down mid-upload (the namespace's interface set down: packets
-silently dropped, no reset) and comes back; the time lost beyond the outage itself, against the same
-upload with no outage, in the same run. (Small files at long round trips: benchmarks/small_files_bench.py.)"""
+"""`outage` (issue 14): the field's three interruptions, each against the same upload with none, in the same
+run: the lab link goes down mid-upload for 30 s (the namespace's interface set down: packets silently
+dropped, no reset) and comes back; the link flaps (down 3 s, up 3 s, five times); the computer sleeps (the
+upload process stopped with SIGSTOP for 30 s, then SIGCONT, the link up meanwhile). Reported: the time lost
+beyond the interruption itself. (Small files at long round trips: benchmarks/small_files_bench.py.)"""
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.lab import Link
@@ -15,6 +19,8 @@ from benchmarks.tools import LabStorage, mdplan, sample_set
 
 RATE_MBIT, RTT_MS = 50, 300
 OUTAGE_S, OUTAGE_AT_S = 30.0, 5.0
+FLAP_DOWN_S, FLAP_UP_S, FLAPS = 3.0, 3.0, 5
+SLEEP_S = 30.0
 
 
 def _upload(ctx: Context, data_root: Path, sas: str, scratch: Path, name: str, limit: float) -> tuple[float, dict]:
@@ -27,37 +33,72 @@ def _upload(ctx: Context, data_root: Path, sas: str, scratch: Path, name: str, l
     return took, ran.json()
 
 
-@scenario("outage", title="Outage: link down mid-upload, time lost beyond the outage", budget_s=240,
-          about="The namespace side of the lab's veth is set down for 30 s while mdplan uploads (packets "
-                "dropped silently, as when Wi-Fi or a 4G modem drops), then up again.")
+def _schedule(events: list[tuple[float, Callable[[], object]]]) -> list[threading.Timer]:
+    timers = [threading.Timer(at, fn) for at, fn in events]
+    for t in timers:
+        t.start()
+    return timers
+
+
+def _interrupted(ctx: Context, link: Link, storage: LabStorage, data, scratch: Path, name: str,
+                 events: Callable[[Path], list[tuple[float, Callable[[], object]]]]) -> tuple[float, dict, int, bool]:
+    """One upload with `events(report_path)` fired on timers; (seconds, --json result, blobs, bytes right)."""
+    sas = storage.container(name)
+    timers = _schedule(events(scratch / f"{name}.html"))
+    try:
+        took, result = _upload(ctx, data.root, sas, scratch, name, ctx.budget.timeout(240))
+    finally:
+        for t in timers:
+            t.cancel()
+        link.ns_run(["ip", "link", "set", link.ns_if, "up"], check=False)
+    count, size = storage.blob_bytes(sas)
+    return took, result, count, size == data.bytes
+
+
+def _link(link: Link, state: str) -> Callable[[], object]:
+    return lambda: link.ns_run(["ip", "link", "set", link.ns_if, state])
+
+
+def _signal(report: Path, sig: str) -> Callable[[], object]:
+    # the upload's own process, found by its unique --report path (run_timed does not hand out the pid)
+    return lambda: subprocess.run(["pkill", f"-{sig}", "-f", f"report {report}"], check=False)
+
+
+@scenario("outage", title="Outage: link down mid-upload, time lost beyond the outage", budget_s=420,
+          about="While mdplan uploads: the namespace side of the lab's veth is set down for 30 s (packets "
+                "dropped silently, as when Wi-Fi or a 4G modem drops), then up again; the link flaps; the "
+                "upload process is stopped for 30 s (a laptop asleep).")
 def outage(ctx: Context) -> Table:
     table = Table("Outage: link down mid-upload, time lost beyond the outage",
-                  ["Link", "Data", "Outage", "Without outage", "With outage", "Lost beyond the outage",
+                  ["Link", "Data", "Interruption", "Without", "With", "Lost beyond the interruption",
                    "Exit code", "Files failed", "Blobs right"])
     ctx.table = table
     files = 40 if ctx.quick else 150
     data = sample_set(ctx, "outage", files=files, mean_bytes=350_000, seed=14)
+    flaps = [(OUTAGE_AT_S + i * (FLAP_DOWN_S + FLAP_UP_S), state) for i in range(FLAPS)
+             for state in ("down", "up")]
+    cases = [
+        ("outage", f"link down {OUTAGE_S:.0f} s at {OUTAGE_AT_S:.0f} s", OUTAGE_S,
+         lambda link, report: [(OUTAGE_AT_S, _link(link, "down")), (OUTAGE_AT_S + OUTAGE_S, _link(link, "up"))]),
+        ("flap", f"link flaps: down {FLAP_DOWN_S:.0f} s / up {FLAP_UP_S:.0f} s, {FLAPS} times", FLAP_DOWN_S * FLAPS,
+         lambda link, report: [(at + (FLAP_DOWN_S if state == "up" else 0.0), _link(link, state))
+                               for at, state in flaps]),
+        ("sleep", f"process stopped {SLEEP_S:.0f} s at {OUTAGE_AT_S:.0f} s", SLEEP_S,
+         lambda link, report: [(OUTAGE_AT_S, _signal(report, "STOP")), (OUTAGE_AT_S + SLEEP_S, _signal(report, "CONT"))]),
+    ]
     with tempfile.TemporaryDirectory(prefix="mdplan-bench-") as scratch_dir, \
             Link(RATE_MBIT, rtt_ms=RTT_MS) as link, LabStorage(link) as storage:
         scratch = Path(scratch_dir)
-        limit = ctx.budget.timeout(120)
-        base, _ = _upload(ctx, data.root, storage.container("base"), scratch, "base", limit)
-        ctx.log(f"without outage: {base:.1f} s")
-        sas = storage.container("outage")
-        down = threading.Timer(OUTAGE_AT_S, lambda: link.ns_run(["ip", "link", "set", link.ns_if, "down"]))
-        up = threading.Timer(OUTAGE_AT_S + OUTAGE_S, lambda: link.ns_run(["ip", "link", "set", link.ns_if, "up"]))
-        down.start(), up.start()
-        try:
-            took, result = _upload(ctx, data.root, sas, scratch, "outage", ctx.budget.timeout(240))
-        finally:
-            down.cancel(), up.cancel()
-            link.ns_run(["ip", "link", "set", link.ns_if, "up"], check=False)
-        count, size = storage.blob_bytes(sas)
-        ctx.log(f"with a {OUTAGE_S:.0f} s outage: {took:.1f} s; {count} blobs")
-        table.add(f"{RATE_MBIT} Mbit/s x {RTT_MS} ms", f"{data.files} files, {data.bytes / 1e6:.0f} MB",
-                  f"{OUTAGE_S:.0f} s at {OUTAGE_AT_S:.0f} s", f"{base:.1f} s", f"{took:.1f} s",
-                  f"{took - base - OUTAGE_S:.1f} s", result.get("exit_code", 0), result.get("files_failed"),
-                  f"{count}/{data.files}, {size == data.bytes}")
-    table.notes.append("Lost beyond the outage = (wall time with the outage) - (wall time without) - the outage. "
-                       "Both runs are whole `mdplan upload` commands (scan, listing, report) into fresh containers.")
+        base, _ = _upload(ctx, data.root, storage.container("base"), scratch, "base", ctx.budget.timeout(120))
+        ctx.log(f"without an interruption: {base:.1f} s")
+        for name, label, lost, events in cases:
+            took, result, count, right = _interrupted(ctx, link, storage, data, scratch, name,
+                                                      lambda report, ev=events: ev(link, report))
+            ctx.log(f"{name}: {took:.1f} s; {count} blobs")
+            table.add(f"{RATE_MBIT} Mbit/s x {RTT_MS} ms", f"{data.files} files, {data.bytes / 1e6:.0f} MB", label,
+                      f"{base:.1f} s", f"{took:.1f} s", f"{took - base - lost:.1f} s", result.get("exit_code", 0),
+                      result.get("files_failed"), f"{count}/{data.files}, {right}")
+    table.notes.append("Lost beyond the interruption = (wall time with it) - (wall time without) - the time the link "
+                       "was down or the process stopped. Every run is a whole `mdplan upload` command (scan, "
+                       "listing, report) into a fresh container.")
     return table

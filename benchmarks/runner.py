@@ -132,8 +132,9 @@ NAME` runs one scenario and rewrites only its section; `--list` names them; `--q
 on small data). Each table says which machine, when, and how busy it was (the load average at the
 start: other work on a 2-core machine moves these figures by a few percent).
 
-Time: every scenario has its own time budget and the whole set stops at 15 minutes; on the machine
-below it takes about 12-13 minutes. Before the timed set, the data sets are generated once into
+Time: every scenario has its own time budget and the whole set stops at 40 minutes; on the machine
+below the scenarios' own times add up to about 30 minutes (the small-file, outage, polite and drive
+scenarios of issues 14-16 took it past the 15 minutes it once had). Before the timed set, the data sets are generated once into
 `benchmarks/.work/` (git-ignored) and reused by later runs: on a fresh machine that adds about 3
 minutes, nearly all of it writing the 1M-file scan tree.
 
@@ -208,7 +209,7 @@ def write_sections(new: dict[str, str], path: Path = OUTPUT) -> None:
 
 # --- running -----------------------------------------------------------------------------------------
 
-TOTAL_BUDGET_S = 15 * 60  # `all` must finish within 15 minutes on the reference machine
+TOTAL_BUDGET_S = 40 * 60  # `all` must finish within 40 minutes on the reference machine (~30 min today)
 
 
 def run_one(sc: Scenario, *, quick: bool = False, cap_s: float | None = None) -> tuple[str | None, str]:
