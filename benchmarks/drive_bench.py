@@ -154,9 +154,10 @@ def drive(ctx: Context) -> Table:
                        "reading every file back from the drive and its second MD5 (cp does no such check); whole "
                        "command: start-up, scan, both passes, the bag's tag files, the job's journal. Ratio > 1: "
                        "mdplan faster.")
-    table.notes.append("Flushing: on a kernel file system (ext4 here) one syncfs a batch; through a FUSE driver "
-                       "(exfat-fuse here, ntfs-3g) syncfs does not reach the driver's device, so every file is "
-                       "fsync'ed, which costs most of the gap to cp on exfat. The read-back of a loop image is "
+    table.notes.append("Flushing: on a kernel file system (ext4 here) one syncfs a batch; syncfs does not reach a "
+                       "FUSE driver's device, but exfat-fuse (here) and ntfs-3g flush their whole device on any "
+                       "fsync, so one fsync of a batch's last file does (an fsync a file through other FUSE "
+                       "drivers). The read-back of a loop image is "
                        "served partly from the host's cache of the image file (dropping the copy's pages cannot "
                        "reach it), so the read-back rate here is higher than a USB drive's.")
     return table

@@ -4,8 +4,9 @@ A batch of files goes to temporary names beside their final ones, each hashed (M
 it is read from the source (one reused buffer a thread, so reading, hashing and writing of several files
 overlap: hashlib lets go of the GIL for large buffers). Each file's write-out is started as soon as it is
 written (posix_fadvise DONTNEED, where the OS has it), then the whole batch is made durable: one syncfs(2)
-on Linux for a kernel file system (one journal commit instead of one a file), an fsync of every file
-elsewhere (FUSE drivers such as exfat-fuse and ntfs-3g, which syncfs does not reach; Windows; macOS).
+on Linux for a kernel file system (one journal commit instead of one a file); one fsync of the batch's last
+file through a FUSE driver that flushes its whole device on fsync (exfat-fuse, ntfs-3g: flushing.py says
+why), which syncfs does not reach; an fsync of every file elsewhere (other FUSE drivers, Windows, macOS).
 Only then are the files' pages dropped from the cache and each file read back from the drive and hashed
 again; only when both hashes agree is it renamed into place. A file whose source changed during the
 copy (size or mtime) is reported, not recorded.
@@ -23,6 +24,8 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from planner.drive.flushing import LAST, SYNCFS
 
 CHUNK = 1024 * 1024
 PART_SUFFIX = ".mdplan-part"
@@ -158,11 +161,15 @@ def _fsync_file(part: Path) -> None:
         os.close(fd)
 
 
-def _flush(parts: list[Path], fs_type: str) -> None:
-    """Make a batch's files durable on the drive before any is read back."""
+def _flush(parts: list[Path], mode: str) -> None:
+    """Make a batch's files durable on the drive before any is read back; `mode` from flushing.flush_mode. The
+    files are all written and closed when this runs."""
     if not parts:
         return
-    if not fs_type.lower().startswith("fuse") and _syncfs(parts[0].parent):
+    if mode == SYNCFS and _syncfs(parts[0].parent):
+        return
+    if mode == LAST:  # the driver flushes its whole device on any fsync (flushing.py says where that is written)
+        _fsync_file(parts[-1])
         return
     for part in parts:  # one after another: concurrent fsyncs through a FUSE driver queue up behind each other
         _fsync_file(part)
@@ -239,24 +246,26 @@ def _guarded(fn, *args):
         return e
 
 
-def copy_batch(pairs: list[tuple[Path, Path]], fs_type: str = "unknown") -> list[Copied | Exception]:
+def copy_batch(pairs: list[tuple[Path, Path]], fs_type: str = "unknown",
+               driver: str | None = None) -> list[Copied | Exception]:
     """Copy one batch of (source, destination) files: write them all (hashing as read), make them durable
-    together (_flush: one syncfs, or an fsync a file on FUSE and outside Linux), then read each back from the
-    drive and rename it into place. `fs_type` is the target's real file system (from the OS, not an
-    override). One result per pair: Copied, or the file's own failure (SourceChanged, ReadBackMismatch,
-    OSError reading the source). A TargetError (the drive) is raised, the batch's temporary files removed.
+    together (_flush: one syncfs on Linux kernel file systems, one fsync through a FUSE driver that flushes its
+    whole device, an fsync a file elsewhere), then read each back from the drive and rename it into place.
+    `fs_type` is the target's real file system (from the OS, not an override), `driver` its FUSE driver when
+    known. One result per pair: Copied, or the file's own failure (SourceChanged, ReadBackMismatch, OSError
+    reading the source). A TargetError (the drive) is raised, the batch's temporary files removed.
     A run of many batches uses pipeline.Pipeline, which overlaps one batch's flush with the next's copy."""
     from planner.drive.pipeline import Pipeline
 
-    with Pipeline(fs_type) as pipe:
+    with Pipeline(fs_type, driver) as pipe:
         pipe.write(pairs)
         pipe.settle()
         return pipe.settle() or []
 
 
-def copy_verified(src: Path, dest: Path, fs_type: str = "unknown") -> Copied:
+def copy_verified(src: Path, dest: Path, fs_type: str = "unknown", driver: str | None = None) -> Copied:
     """One file: copy through a temporary name, make durable, read back from the drive, rename into place."""
-    result = copy_batch([(src, dest)], fs_type)[0]
+    result = copy_batch([(src, dest)], fs_type, driver)[0]
     if isinstance(result, Exception):
         raise result
     return result

@@ -12,12 +12,14 @@ copy did not hide; its read-back seconds are the read-back pass alone.
 
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from planner.drive import copyfile as cf
+from planner.drive.flushing import flush_mode
 
 
 @dataclass
@@ -38,8 +40,9 @@ class Pipeline:
     """write() a batch, then settle(): the results of the batch before (None for the first), while the one
     just written starts its flush. drain() settles what is left. A TargetError leaves no temporary files."""
 
-    def __init__(self, fs_type: str = "unknown") -> None:
+    def __init__(self, fs_type: str = "unknown", driver: str | None = None) -> None:
         self.fs_type = fs_type
+        self.flush_mode = flush_mode(sys.platform, fs_type, driver)  # syncfs, one fsync, or an fsync a file
         self._pool = ThreadPoolExecutor(max_workers=cf.WORKERS)
         self._bg = ThreadPoolExecutor(max_workers=1)
         self._flushing: _Batch | None = None
@@ -78,7 +81,7 @@ class Pipeline:
                 raise
         fresh, self._fresh = self._fresh, None
         if fresh is not None:
-            fresh.flushing = self._bg.submit(cf._flush, fresh.parts(), self.fs_type)
+            fresh.flushing = self._bg.submit(cf._flush, fresh.parts(), self.flush_mode)
             self._flushing = fresh
         return results
 

@@ -1,16 +1,24 @@
-"""What the target drive is: its file system's name, free space and cluster size (read from the OS).
+"""What the target drive is: its file system's name, free space and cluster size (read from the OS), and on
+Linux the FUSE driver serving it (which decides how a batch is made durable: planner.drive.flushing).
 
-Linux: the longest mount point in /proc/mounts that holds the target. Windows: GetVolumeInformationW.
-Elsewhere (macOS) the type is "unknown", which applies the safe Windows rules.
+Linux: the longest mount point in /proc/mounts that holds the target; for a FUSE mount of a block device
+(`fuseblk`), the driver is the running program of a known name (exfat-fuse, ntfs-3g) given that same device
+(/proc/self/mountinfo's major:minor against each process's arguments in /proc/PID/cmdline, which any user
+may read). Windows: GetVolumeInformationW. Elsewhere (macOS) the type is "unknown", which applies the safe
+Windows rules.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from planner.drive.flushing import driver_named
 
 
 @dataclass(frozen=True)
@@ -20,6 +28,7 @@ class TargetInfo:
     free_bytes: int
     total_bytes: int
     cluster_bytes: int
+    fuse_driver: str | None = None  # Linux: the FUSE driver serving the drive, when mdplan knows it
 
 
 def _existing(path: Path) -> Path:
@@ -46,6 +55,67 @@ def fs_type_linux(path: Path, mounts_text: str) -> str:
         if inside and len(mnt) >= len(best):
             best, kind = mnt, fields[2]
     return kind
+
+
+def _mount_device(real: str, mountinfo_text: str) -> tuple[str, tuple[int, int]] | None:
+    """(fs type, (major, minor)) of the longest mount point holding the resolved path `real`, from the text of
+    /proc/self/mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE SOURCE SUPEROPTIONS"."""
+    best, found = "", None
+    for line in mountinfo_text.splitlines():
+        left, sep, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if not sep or len(fields) < 5 or not tail:
+            continue
+        mnt = _unescape_mount(fields[4])
+        inside = real == mnt or real.startswith(mnt.rstrip("/") + "/")
+        if inside and len(mnt) >= len(best):
+            major, _, minor = fields[2].partition(":")
+            if major.isdigit() and minor.isdigit():
+                best, found = mnt, (tail[0], (int(major), int(minor)))
+    return found
+
+
+def fuse_driver_linux(path: Path, mountinfo_text: str, processes: Iterable[list[str]],
+                      device_of: Callable[[str], tuple[int, int] | None]) -> str | None:
+    """The known FUSE driver serving the block device mounted at `path`'s mount point, or None: a process whose
+    program is a known driver and one of whose arguments is that device (`device_of`: a path's block device as
+    (major, minor), None if it is none). None when two different known drivers claim it."""
+    mount = _mount_device(os.path.realpath(path), mountinfo_text)
+    if mount is None or mount[0].lower() != "fuseblk":
+        return None
+    found = {driver for argv in processes if argv and (driver := driver_named(argv[0]))
+             and any(arg.startswith("/") and device_of(arg) == mount[1] for arg in argv[1:])}
+    return found.pop() if len(found) == 1 else None
+
+
+def _block_device(arg: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(arg)
+    except (OSError, ValueError):
+        return None
+    return (os.major(st.st_rdev), os.minor(st.st_rdev)) if stat.S_ISBLK(st.st_mode) else None
+
+
+def _processes() -> Iterable[list[str]]:
+    with os.scandir("/proc") as entries:
+        for entry in entries:
+            if entry.name.isdigit():
+                try:
+                    raw = Path(entry.path, "cmdline").read_bytes()
+                except OSError:
+                    continue  # gone meanwhile, or hidden (hidepid): then the driver stays unknown
+                yield [a.decode("utf-8", "surrogateescape") for a in raw.rstrip(b"\0").split(b"\0")]
+
+
+def fuse_driver(path: Path) -> str | None:
+    """Linux: the FUSE driver serving the drive at `path`, when it is one mdplan knows; None otherwise."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        text = Path("/proc/self/mountinfo").read_text("utf-8", "replace")
+        return fuse_driver_linux(_existing(path), text, _processes(), _block_device)
+    except OSError:
+        return None
 
 
 def _fs_type_windows(path: Path) -> str:
@@ -78,7 +148,9 @@ def target_info(path: Path) -> TargetInfo:
             cluster = os.statvfs(where).f_frsize or cluster
         except OSError:
             pass
-    return TargetInfo(str(path), fs_type(path), usage.free, usage.total, cluster)
+    kind = fs_type(path)
+    driver = fuse_driver(path) if kind.lower() == "fuseblk" else None
+    return TargetInfo(str(path), kind, usage.free, usage.total, cluster, driver)
 
 
 def free_bytes(path: Path) -> int:

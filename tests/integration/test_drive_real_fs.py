@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,8 +19,10 @@ import pytest
 
 from planner.cli import main
 from planner.drive import DriveOptions, check_bag, copy_to_drive
+from planner.drive import copyfile as cf
+from planner.drive.flushing import LAST, flush_mode
 from planner.drive.names import FAT32_MAX_FILE
-from planner.drive.target import fs_type
+from planner.drive.target import fs_type, target_info
 
 pytestmark = pytest.mark.drivefs
 
@@ -99,6 +102,38 @@ def test_copy_and_check_on_a_real_file_system(drives, tmp_path, kind):
     target = mnt / "bag" / "data" / sorted(files)[3]
     target.write_bytes(b"damaged in the post")
     assert main(["drive", "check", str(mnt / "bag")]) == 1
+
+
+@pytest.mark.parametrize("kind, driver", [("exfat", "exfat-fuse"), ("ntfs", "ntfs-3g")])
+def test_one_fsync_through_the_fuse_driver_puts_the_whole_batch_on_the_device(drives, tmp_path, kind, driver):
+    """What the drive copy relies on through these drivers (planner/drive/flushing.py): after one fsync of the
+    batch's last file, the image behind the loop device (what a drive pulled out at that moment keeps) holds
+    every file of the batch, named and whole."""
+    mnt = drives(kind, kind)
+    if fs_type(mnt) != "fuseblk":
+        pytest.skip(f"{kind} is mounted by the kernel's own driver here")
+    assert target_info(mnt).fuse_driver == driver
+    assert flush_mode(sys.platform, "fuseblk", driver) == LAST
+    files = {f"batch/IMG_{i:03d}.JPG": os.urandom(60_000 + 997 * i) for i in range(30)}
+    (mnt / "batch").mkdir()
+    for rel, data in files.items():
+        (mnt / rel).write_bytes(data)  # written and closed, as the copy pass leaves a batch
+    cf._flush([mnt / rel for rel in files], LAST)
+    snapshot = tmp_path / "snapshot.img"
+    shutil.copyfile(tmp_path / f"{kind}.img", snapshot)
+    image = snapshot.read_bytes()
+    assert [rel for rel, data in files.items() if data[:4096] not in image or data[-4096:] not in image] == []
+    losetup = ["losetup", "-r", "-f", "--show", str(snapshot)]
+    dev = subprocess.run(losetup, capture_output=True, text=True).stdout.strip()
+    ro = tmp_path / "snapshot"
+    ro.mkdir()
+    try:
+        assert dev and _run([FUSE[kind][0], "-o", "ro", dev, str(ro)])
+        assert {rel: (ro / rel).read_bytes() == data for rel, data in files.items()} == {rel: True for rel in files}
+    finally:
+        _run(["umount", str(ro)])
+        if dev:
+            _run(["losetup", "-d", dev])
 
 
 def test_fat32_refuses_a_file_of_4_gib_before_copying(drives, tmp_path):

@@ -1,6 +1,7 @@
 """How a batch of files is made durable before it is read back (issue 16, copy speed): one syncfs for the
-whole batch where the OS has it and the file system is a kernel one, an fsync of every file otherwise
-(FUSE drivers such as exfat-fuse and ntfs-3g, Windows, macOS); never a read-back before the flush."""
+whole batch where the OS has it and the file system is a kernel one; one fsync of the batch's last file through
+a FUSE driver known to flush its whole device on fsync (exfat-fuse, ntfs-3g); an fsync of every file otherwise
+(other FUSE drivers, Windows, macOS); never a read-back before the flush."""
 
 from __future__ import annotations
 
@@ -48,6 +49,39 @@ def test_on_fuse_every_file_is_fsynced_before_any_read_back(tmp_path, events):
     kinds = [e for e, _ in events]
     assert kinds == ["fsync"] * len(pairs) + ["read"] * len(pairs)
     assert sorted(n for e, n in events if e == "fsync") == sorted(n for e, n in events if e == "read")
+
+
+@pytest.mark.parametrize("driver", ["exfat-fuse", "ntfs-3g"])
+def test_through_a_driver_that_flushes_its_whole_device_one_fsync_of_the_last_file_covers_the_batch(
+        tmp_path, events, monkeypatch, driver):
+    real_write = cf._write_one
+    monkeypatch.setattr(cf, "_write_one",
+                        lambda src, dest: events.append(("written", dest.name)) or real_write(src, dest))
+    pairs = make_pairs(tmp_path)
+    out = cf.copy_batch(pairs, fs_type="fuseblk", driver=driver)
+    kinds = [e for e, _ in events]
+    assert kinds == ["written"] * len(pairs) + ["fsync"] + ["read"] * len(pairs)  # after every file was closed
+    assert events[len(pairs)][1] == cf.part_name(pairs[-1][1]).name
+    assert all(isinstance(c, cf.Copied) for c in out)
+    assert all(dest.read_bytes() == src.read_bytes() for src, dest in pairs)
+
+
+def test_an_unknown_fuse_driver_still_gets_an_fsync_a_file(tmp_path, events):
+    pairs = make_pairs(tmp_path, n=3)
+    cf.copy_batch(pairs, fs_type="fuseblk", driver=None)
+    assert [e for e, _ in events] == ["fsync"] * 3 + ["read"] * 3
+
+
+def test_a_failed_fsync_of_the_last_file_stops_the_run_and_leaves_no_temporary_files(tmp_path, monkeypatch):
+    def broken(part):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(cf, "_fsync_file", broken)
+    pairs = make_pairs(tmp_path, n=3)
+    with pytest.raises(cf.TargetError):
+        cf.copy_batch(pairs, fs_type="fuseblk", driver="exfat-fuse")
+    assert not list((tmp_path / "drive").rglob(f"*{cf.PART_SUFFIX}"))
+    assert not any(dest.exists() for _src, dest in pairs)
 
 
 def test_where_syncfs_is_missing_every_file_is_fsynced(tmp_path, events, monkeypatch):
