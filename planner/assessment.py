@@ -211,6 +211,9 @@ class UploadInfo:
 class DriveInfo:
     seconds: float
     drives: int
+    bytes_per_second: float | None = None  # the copy speed the drive time counts with
+    speed_source: str | None = None  # given | remembered (the last drive copy here) | sampled | typical: DriveSpeed.how
+    source_read_bytes_per_second: float | None = None  # how fast the read sample of the set went, if one was taken
 
 
 @dataclass(frozen=True)
@@ -253,8 +256,8 @@ class EstimateSummary:
     names_refused_examples: list[Problem] = field(default_factory=list)  # a few, path order
 
 
-def summarize(a: Assessment, report: str | None = None) -> EstimateSummary:
-    """The --json form of an assessment."""
+def summarize(a: Assessment, report: str | None = None, drive_speed: DriveSpeed | None = None) -> EstimateSummary:
+    """The --json form of an assessment; `drive_speed` says where the drive route's copy speed came from."""
     s, e, bw = a.scan, a.estimate, a.estimate.bandwidth
     counts = {k: kind_count(s, k)[0] for k in ("image", "video", "litter", "other")}
     return EstimateSummary(
@@ -270,7 +273,9 @@ def summarize(a: Assessment, report: str | None = None) -> EstimateSummary:
                                 int(getattr(a.measurement, "bytes", 0) or 0),
                                 getattr(a.measurement, "max_bytes", None)),
         upload=UploadInfo(e.upload_seconds, e.workers, e.cap_months, e.rate_bits_per_second, e.cap, e.polite),
-        drive=DriveInfo(e.drive_seconds, e.drives),
+        drive=DriveInfo(e.drive_seconds, e.drives, e.settings.drive_bytes_per_second,
+                        drive_speed.how if drive_speed else None,
+                        drive_speed.source_read_bytes_per_second if drive_speed else None),
         recommendation=e.recommendation, close_call=e.close_call, reasons=list(e.reasons),
         what_if=[WhatIfRow(w.bits_per_second, w.upload_seconds, w.recommendation) for w in e.what_if],
         sas=None if a.sas_display is None else SasInfo(a.sas_display, a.sas_expiry, a.sas_expiry_source,

@@ -85,7 +85,7 @@ def estimate(
 
         files = write_plan_report(plan_report_data(a), report_path)
     if json_out:
-        print_json(summarize(a, str(files) if files else None))
+        print_json(summarize(a, str(files) if files else None, speed))
         return 0
     _print_contents(a)
     _print_times(a, speed)

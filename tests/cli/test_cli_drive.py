@@ -66,3 +66,22 @@ def test_jobs_lists_drive_jobs_too(tmp_path):
     drive_jobs = [j for j in d if j.get("kind") == "drive"]
     assert len(drive_jobs) == 1 and drive_jobs[0]["files_done"] == drive_jobs[0]["files_total"] > 0
     assert drive_jobs[0]["drives"] == 1 and drive_jobs[0]["state"] == "finished"
+
+
+def test_estimate_json_says_where_the_drive_speed_came_from(tmp_path):
+    s = generate_sample_set(tmp_path / "set", files=40, mean_bytes=20_000, seed=6)
+
+    def drive(*extra, home):
+        p = mdplan("estimate", str(s.root), "--bandwidth", "1kbps", "--json", *extra, home=home)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)["drive"]
+
+    d = drive(home=tmp_path / "fresh")  # no drive copy here yet: the set is read for a few MB
+    assert d["speed_source"] in ("sampled", "typical") and d["source_read_bytes_per_second"] > 0
+    assert d["bytes_per_second"] == (d["source_read_bytes_per_second"] if d["speed_source"] == "sampled" else 60e6)
+    remember_drive_rates(12_345_678.0, 20e6, 90e6, home=tmp_path / "h")
+    d = drive(home=tmp_path / "h")
+    assert (d["speed_source"], d["bytes_per_second"], d["source_read_bytes_per_second"]) == ("remembered", 12_345_678.0,
+                                                                                            None)
+    d = drive("--drive-speed", "30MB/s", home=tmp_path / "h")
+    assert (d["speed_source"], d["bytes_per_second"]) == ("given", 30e6)
