@@ -6,7 +6,8 @@ overlap: hashlib lets go of the GIL for large buffers). Each file's write-out is
 written (posix_fadvise DONTNEED, where the OS has it), then the whole batch is made durable: one syncfs(2)
 on Linux for a kernel file system (one journal commit instead of one a file); one fsync of the batch's last
 file through a FUSE driver that flushes its whole device on fsync (exfat-fuse, ntfs-3g: flushing.py says
-why), which syncfs does not reach; an fsync of every file elsewhere (other FUSE drivers, Windows, macOS).
+why), which syncfs does not reach; one sync(2) through fusefat, whose fsync reaches nothing; an fsync of
+every file elsewhere (other FUSE drivers, Windows, macOS).
 Only then are the files' pages dropped from the cache and each file read back from the drive and hashed
 again; only when both hashes agree is it renamed into place. A file whose source changed during the
 copy (size or mtime) is reported, not recorded.
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from planner.drive.flushing import LAST, SYNCFS
+from planner.drive.flushing import LAST, SYNC, SYNCFS
 
 CHUNK = 1024 * 1024
 PART_SUFFIX = ".mdplan-part"
@@ -153,6 +154,14 @@ def _syncfs(path: Path) -> bool:
     return True
 
 
+def _sync_all() -> bool:
+    """sync(2): every file system's and block device's cached writes (Unix only; reports no write error)."""
+    if not hasattr(os, "sync"):
+        return False
+    os.sync()
+    return True
+
+
 def _fsync_file(part: Path) -> None:
     fd = os.open(part, os.O_RDWR | getattr(os, "O_BINARY", 0))  # Windows flushes only files open for writing
     try:
@@ -170,6 +179,8 @@ def _flush(parts: list[Path], mode: str) -> None:
         return
     if mode == LAST:  # the driver flushes its whole device on any fsync (flushing.py says where that is written)
         _fsync_file(parts[-1])
+        return
+    if mode == SYNC and _sync_all():  # fusefat: its fsync reaches nothing, sync(2) reaches its device
         return
     for part in parts:  # one after another: concurrent fsyncs through a FUSE driver queue up behind each other
         _fsync_file(part)

@@ -3,6 +3,8 @@
 - SYNCFS: Linux, kernel file system: one syncfs(2) a batch (every dirty page and the journal, waited for).
 - LAST: Linux, a FUSE driver known to flush its whole device on any fsync: one fsync of the batch's last file,
   after every file of the batch was written and closed.
+- SYNC: Linux, fusefat: one sync(2) a batch, which writes out every block device's cached pages, among
+  them the device fusefat writes to (its fsync reaches nothing: see below). sync(2) reports no write error.
 - EACH: an fsync of every file: other FUSE drivers (syncfs(2) does not reach a FUSE driver, and an fsync
   may flush only that file), Windows, macOS and anything else.
 
@@ -24,14 +26,19 @@ closed, then one fsync of the last: all 40 were in the image file behind the loo
 the fsync), and a read-only mount of a copy of the image held all 40 with the same MD5 (fsck clean).
 `tests/integration/test_drive_real_fs.py` repeats this on every run as root.
 
-Not in the list: fusefat (`fusefat_fsync` is a stub that returns 0: not even an fsync a file reaches its
-device; 0 of 40 files were in the image after an fsync of every one) and any driver mdplan cannot name.
+fusefat (Debian's fusefat 0.1a; the same code as github.com/alanswx/fusefat `fusefat.c`): `fusefat_fsync` is
+a stub that returns 0 ("Just a stub. This method is optional"), and libfat writes straight to the device
+descriptor (`writen(V->blkDevFd, ...)`, the FAT in `fat32_write_entry`), with `fusefat_flush` (on close) writing
+the FAT out. Measured: 0 of 40 files were in the image after an fsync of every one; after one sync(2), 40
+of 40, and `fsck.vfat -n` found nothing but the dirty bit every mounted FAT has. The mount names itself
+(`fuse.fusefat` in /proc/mounts), so no process needs to be found.
 """
 
 from __future__ import annotations
 
 SYNCFS = "syncfs"
 LAST = "fsync-last"
+SYNC = "sync"
 EACH = "fsync-each"
 
 WHOLE_DEVICE_FSYNC = frozenset({"exfat-fuse", "ntfs-3g"})
@@ -52,6 +59,9 @@ def flush_mode(platform: str, fs_type: str, fuse_driver: str | None) -> str:
     file system (not a --fs-type override), `fuse_driver` the FUSE driver serving it, when known."""
     if not platform.startswith("linux"):
         return EACH
-    if not fs_type.lower().startswith("fuse"):
+    kind = fs_type.lower()
+    if not kind.startswith("fuse"):
         return SYNCFS
+    if kind == "fuse.fusefat":
+        return SYNC
     return LAST if fuse_driver in WHOLE_DEVICE_FSYNC else EACH

@@ -20,7 +20,7 @@ import pytest
 from planner.cli import main
 from planner.drive import DriveOptions, check_bag, copy_to_drive
 from planner.drive import copyfile as cf
-from planner.drive.flushing import LAST, flush_mode
+from planner.drive.flushing import LAST, SYNC, flush_mode
 from planner.drive.names import FAT32_MAX_FILE
 from planner.drive.target import fs_type, target_info
 
@@ -104,21 +104,25 @@ def test_copy_and_check_on_a_real_file_system(drives, tmp_path, kind):
     assert main(["drive", "check", str(mnt / "bag")]) == 1
 
 
-@pytest.mark.parametrize("kind, driver", [("exfat", "exfat-fuse"), ("ntfs", "ntfs-3g")])
-def test_one_fsync_through_the_fuse_driver_puts_the_whole_batch_on_the_device(drives, tmp_path, kind, driver):
-    """What the drive copy relies on through these drivers (planner/drive/flushing.py): after one fsync of the
-    batch's last file, the image behind the loop device (what a drive pulled out at that moment keeps) holds
-    every file of the batch, named and whole."""
+@pytest.mark.parametrize("kind, fuse_type, driver", [("exfat", "fuseblk", "exfat-fuse"), ("ntfs", "fuseblk", "ntfs-3g"),
+                                                     ("fat32", "fuse.fusefat", None)])
+def test_one_flush_through_the_fuse_driver_puts_the_whole_batch_on_the_device(drives, tmp_path, kind, fuse_type,
+                                                                             driver):
+    """What the drive copy relies on through these drivers (planner/drive/flushing.py): after one flush of a
+    batch (one fsync of its last file through exfat-fuse and ntfs-3g; sync(2) through fusefat, whose fsync is a
+    stub), the image behind the loop device (what a drive pulled out at that moment keeps) holds every file of
+    the batch, named and whole."""
     mnt = drives(kind, kind)
-    if fs_type(mnt) != "fuseblk":
+    if fs_type(mnt) != fuse_type:
         pytest.skip(f"{kind} is mounted by the kernel's own driver here")
     assert target_info(mnt).fuse_driver == driver
-    assert flush_mode(sys.platform, "fuseblk", driver) == LAST
+    mode = flush_mode(sys.platform, fuse_type, driver)
+    assert mode == (SYNC if kind == "fat32" else LAST)
     files = {f"batch/IMG_{i:03d}.JPG": os.urandom(60_000 + 997 * i) for i in range(30)}
     (mnt / "batch").mkdir()
     for rel, data in files.items():
         (mnt / rel).write_bytes(data)  # written and closed, as the copy pass leaves a batch
-    cf._flush([mnt / rel for rel in files], LAST)
+    cf._flush([mnt / rel for rel in files], mode)
     snapshot = tmp_path / "snapshot.img"
     shutil.copyfile(tmp_path / f"{kind}.img", snapshot)
     image = snapshot.read_bytes()

@@ -66,6 +66,13 @@ def test_through_a_driver_that_flushes_its_whole_device_one_fsync_of_the_last_fi
     assert all(dest.read_bytes() == src.read_bytes() for src, dest in pairs)
 
 
+def test_through_fusefat_a_batch_is_flushed_by_one_sync_of_every_device(tmp_path, events, monkeypatch):
+    monkeypatch.setattr(cf, "_sync_all", lambda: events.append(("sync", "")) or True)
+    pairs = make_pairs(tmp_path, n=3)
+    cf.copy_batch(pairs, fs_type="fuse.fusefat")  # its fsync is a stub: only sync(2) reaches its device
+    assert [e for e, _ in events] == ["sync"] + ["read"] * 3
+
+
 def test_an_unknown_fuse_driver_still_gets_an_fsync_a_file(tmp_path, events):
     pairs = make_pairs(tmp_path, n=3)
     cf.copy_batch(pairs, fs_type="fuseblk", driver=None)

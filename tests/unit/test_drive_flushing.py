@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from planner.drive.flushing import EACH, LAST, SYNCFS, driver_named, flush_mode
+from planner.drive.flushing import EACH, LAST, SYNC, SYNCFS, driver_named, flush_mode
 from planner.drive.target import fuse_driver_linux
 
 
@@ -19,7 +19,11 @@ def test_a_driver_that_flushes_its_whole_device_on_fsync_gets_one_fsync_a_batch(
     assert flush_mode("linux", "fuseblk", driver) == LAST
 
 
-@pytest.mark.parametrize("fs_type, driver", [("fuseblk", None), ("fuse.fusefat", None), ("fuse.sshfs", None),
+def test_fusefat_whose_fsync_reaches_nothing_gets_a_sync_of_every_device():
+    assert flush_mode("linux", "fuse.fusefat", None) == SYNC
+
+
+@pytest.mark.parametrize("fs_type, driver", [("fuseblk", None), ("fuse.sshfs", None), ("fuse", None),
                                              ("fuseblk", "something-else")])
 def test_an_unknown_fuse_driver_keeps_an_fsync_a_file(fs_type, driver):
     assert flush_mode("linux", fs_type, driver) == EACH
