@@ -8,7 +8,8 @@ on Linux for a kernel file system (one journal commit instead of one a file); on
 file through a FUSE driver that flushes its whole device on fsync (exfat-fuse, ntfs-3g: flushing.py says
 why), which syncfs does not reach; one sync(2) through fusefat, whose fsync reaches nothing; an fsync of
 every file elsewhere (other FUSE drivers, Windows, macOS).
-Only then are the files' pages dropped from the cache and each file read back from the drive and hashed
+Only then are the files' pages dropped from the cache (through FUSE also the cached pages of the block
+device the driver writes through, where mdplan may open it) and each file read back from the drive and hashed
 again; only when both hashes agree is it renamed into place. A file whose source changed during the
 copy (size or mtime) is reported, not recorded.
 """
@@ -186,6 +187,26 @@ def _flush(parts: list[Path], mode: str) -> None:
         _fsync_file(part)
 
 
+def _drop_device_cache(device: str) -> bool:
+    """Drop the cached pages of the block device a FUSE driver writes through (clean after the flush), so the
+    read-back reads the drive rather than the computer's memory: dropping the file's own pages (_read_back)
+    does not reach them. False where it cannot be done: no posix_fadvise, or no permission to open the device
+    (only root or the `disk` group may): then the read-back may be answered from the cache."""
+    if not hasattr(os, "posix_fadvise"):
+        return False
+    try:
+        fd = os.open(device, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def _read_back(part: Path) -> str:
     h = hashlib.md5()
     buf = _buffer()
@@ -257,18 +278,18 @@ def _guarded(fn, *args):
         return e
 
 
-def copy_batch(pairs: list[tuple[Path, Path]], fs_type: str = "unknown",
-               driver: str | None = None) -> list[Copied | Exception]:
+def copy_batch(pairs: list[tuple[Path, Path]], fs_type: str = "unknown", driver: str | None = None,
+               device: str | None = None) -> list[Copied | Exception]:
     """Copy one batch of (source, destination) files: write them all (hashing as read), make them durable
     together (_flush: one syncfs on Linux kernel file systems, one fsync through a FUSE driver that flushes its
     whole device, an fsync a file elsewhere), then read each back from the drive and rename it into place.
     `fs_type` is the target's real file system (from the OS, not an override), `driver` its FUSE driver when
-    known. One result per pair: Copied, or the file's own failure (SourceChanged, ReadBackMismatch, OSError
+    known, `device` the block device a FUSE driver serves it from (its cache is dropped before the read-back). One result per pair: Copied, or the file's own failure (SourceChanged, ReadBackMismatch, OSError
     reading the source). A TargetError (the drive) is raised, the batch's temporary files removed.
     A run of many batches uses pipeline.Pipeline, which overlaps one batch's flush with the next's copy."""
     from planner.drive.pipeline import Pipeline
 
-    with Pipeline(fs_type, driver) as pipe:
+    with Pipeline(fs_type, driver, device) as pipe:
         pipe.write(pairs)
         pipe.settle()
         return pipe.settle() or []

@@ -40,8 +40,9 @@ class Pipeline:
     """write() a batch, then settle(): the results of the batch before (None for the first), while the one
     just written starts its flush. drain() settles what is left. A TargetError leaves no temporary files."""
 
-    def __init__(self, fs_type: str = "unknown", driver: str | None = None) -> None:
+    def __init__(self, fs_type: str = "unknown", driver: str | None = None, device: str | None = None) -> None:
         self.fs_type = fs_type
+        self.device = device  # FUSE: the block device the driver writes through, dropped from the cache
         self.flush_mode = flush_mode(sys.platform, fs_type, driver)  # syncfs, one fsync, or an fsync a file
         self._pool = ThreadPoolExecutor(max_workers=cf.WORKERS)
         self._bg = ThreadPoolExecutor(max_workers=1)
@@ -102,6 +103,8 @@ class Pipeline:
         except OSError as e:
             b.discard()
             raise cf.TargetError(f"cannot make the files durable on the drive: {e.strerror or e}", e.errno) from e
+        if self.device:
+            cf._drop_device_cache(self.device)  # else the driver's reads may come from the computer's memory
         t1 = time.perf_counter()
         placed = list(self._pool.map(lambda w: cf._guarded(cf._verify_and_place, w) if isinstance(w, cf._Written)
                                      else w, b.written))

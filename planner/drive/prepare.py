@@ -139,7 +139,8 @@ def copy_to_drive(opts: DriveOptions, progress: ProgressFn | None = None, stop: 
         info = target_info(target)
         real_fs = info.fs_type  # how the files are made durable depends on the driver, not on --fs-type
         fs = opts.fs_type or info.fs_type
-        info = TargetInfo(info.path, fs, info.free_bytes, info.total_bytes, info.cluster_bytes, info.fuse_driver)
+        info = TargetInfo(info.path, fs, info.free_bytes, info.total_bytes, info.cluster_bytes, info.fuse_driver,
+                          info.fuse_device)
         # a mapping made by an earlier --map-names run stays in force, so its files are found again
         names = _names(job, rules_for(fs)) if opts.map_names else json.loads(job.meta("names") or "{}")
         entries = [(names.get(r, r), s) for r, s in job.selected_entries()]
@@ -194,7 +195,7 @@ class _Run:
     def go(self) -> DriveResult:
         self.stop.transferring = True  # from here a Ctrl-C finishes the file in hand and writes the bag
         t0 = time.monotonic()
-        self.pipe = Pipeline(self.real_fs, self.info.fuse_driver)
+        self.pipe = Pipeline(self.real_fs, self.info.fuse_driver, self.info.fuse_device)
         try:
             self._copy_all(t0)
             for _ in range(len(self.queued)):  # the last batches: flushed, read back, recorded

@@ -29,6 +29,7 @@ class TargetInfo:
     total_bytes: int
     cluster_bytes: int
     fuse_driver: str | None = None  # Linux: the FUSE driver serving the drive, when mdplan knows it
+    fuse_device: str | None = None  # Linux: the block device a FUSE driver serves the drive from
 
 
 def _existing(path: Path) -> Path:
@@ -57,8 +58,8 @@ def fs_type_linux(path: Path, mounts_text: str) -> str:
     return kind
 
 
-def _mount_device(real: str, mountinfo_text: str) -> tuple[str, tuple[int, int]] | None:
-    """(fs type, (major, minor)) of the longest mount point holding the resolved path `real`, from the text of
+def _mount_device(real: str, mountinfo_text: str) -> tuple[str, tuple[int, int], str] | None:
+    """(fs type, (major, minor), source) of the longest mount point holding the resolved path `real`, from the text of
     /proc/self/mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE SOURCE SUPEROPTIONS"."""
     best, found = "", None
     for line in mountinfo_text.splitlines():
@@ -71,7 +72,8 @@ def _mount_device(real: str, mountinfo_text: str) -> tuple[str, tuple[int, int]]
         if inside and len(mnt) >= len(best):
             major, _, minor = fields[2].partition(":")
             if major.isdigit() and minor.isdigit():
-                best, found = mnt, (tail[0], (int(major), int(minor)))
+                source = _unescape_mount(tail[1]) if len(tail) > 1 else ""
+                best, found = mnt, (tail[0], (int(major), int(minor)), source)
     return found
 
 
@@ -86,6 +88,17 @@ def fuse_driver_linux(path: Path, mountinfo_text: str, processes: Iterable[list[
     found = {driver for argv in processes if argv and (driver := driver_named(argv[0]))
              and any(arg.startswith("/") and device_of(arg) == mount[1] for arg in argv[1:])}
     return found.pop() if len(found) == 1 else None
+
+
+def fuse_device_linux(path: Path, mountinfo_text: str,
+                      device_of: Callable[[str], tuple[int, int] | None]) -> str | None:
+    """The block device a `fuseblk` mount holding `path` was made from: its source in mountinfo, when that is
+    the very device mounted (`device_of` as above); None otherwise."""
+    mount = _mount_device(os.path.realpath(path), mountinfo_text)
+    if mount is None or mount[0].lower() != "fuseblk":
+        return None
+    source = mount[2]
+    return source if source.startswith("/") and device_of(source) == mount[1] else None
 
 
 def _block_device(arg: str) -> tuple[int, int] | None:
@@ -107,15 +120,18 @@ def _processes() -> Iterable[list[str]]:
                 yield [a.decode("utf-8", "surrogateescape") for a in raw.rstrip(b"\0").split(b"\0")]
 
 
-def fuse_driver(path: Path) -> str | None:
-    """Linux: the FUSE driver serving the drive at `path`, when it is one mdplan knows; None otherwise."""
+def fuse_mount(path: Path) -> tuple[str | None, str | None]:
+    """Linux, a drive mounted through FUSE from a block device: (the driver, when mdplan knows it; the device);
+    (None, None) elsewhere."""
     if not sys.platform.startswith("linux"):
-        return None
+        return None, None
     try:
         text = Path("/proc/self/mountinfo").read_text("utf-8", "replace")
-        return fuse_driver_linux(_existing(path), text, _processes(), _block_device)
+        where = _existing(path)
+        return (fuse_driver_linux(where, text, _processes(), _block_device),
+                fuse_device_linux(where, text, _block_device))
     except OSError:
-        return None
+        return None, None
 
 
 def _fs_type_windows(path: Path) -> str:
@@ -149,8 +165,8 @@ def target_info(path: Path) -> TargetInfo:
         except OSError:
             pass
     kind = fs_type(path)
-    driver = fuse_driver(path) if kind.lower() == "fuseblk" else None
-    return TargetInfo(str(path), kind, usage.free, usage.total, cluster, driver)
+    driver, device = fuse_mount(path) if kind.lower() == "fuseblk" else (None, None)
+    return TargetInfo(str(path), kind, usage.free, usage.total, cluster, driver, device)
 
 
 def free_bytes(path: Path) -> int:

@@ -140,6 +140,41 @@ def test_one_flush_through_the_fuse_driver_puts_the_whole_batch_on_the_device(dr
             _run(["losetup", "-d", dev])
 
 
+@pytest.mark.parametrize("kind", ["exfat", "ntfs"])
+def test_the_read_back_through_a_fuse_driver_reads_the_drive_not_the_computers_cache(drives, tmp_path, monkeypatch,
+                                                                                      kind):
+    """A FUSE driver writes through the drive's block device, whose cached pages outlive the flush: bytes that
+    changed on the drive after the flush must be seen by the read-back, not masked by the cache."""
+    mnt = drives(kind, kind)
+    if fs_type(mnt) != "fuseblk":
+        pytest.skip(f"{kind} is mounted by the kernel's own driver here")
+    info = target_info(mnt)
+    assert info.fuse_device and os.path.samefile(info.fuse_device, _loop_of(tmp_path / f"{kind}.img"))
+    files = {f"IMG_{i}.JPG": os.urandom(200_000 + i) for i in range(4)}
+    (tmp_path / "src").mkdir()
+    pairs = []
+    for name, data in files.items():
+        (tmp_path / "src" / name).write_bytes(data)
+        pairs.append((tmp_path / "src" / name, mnt / "data" / name))
+    real_flush, first = cf._flush, files["IMG_0.JPG"]
+
+    def flush_then_the_drive_changes(parts, mode):
+        real_flush(parts, mode)
+        with open(tmp_path / f"{kind}.img", "r+b") as img:  # the drive now holds other bytes for IMG_0.JPG
+            at = img.read().index(first[:4096])
+            img.seek(at)
+            img.write(bytes(b ^ 0xFF for b in first[:4096]))
+
+    monkeypatch.setattr(cf, "_flush", flush_then_the_drive_changes)
+    out = cf.copy_batch(pairs, info.fs_type, info.fuse_driver, info.fuse_device)
+    assert isinstance(out[0], cf.ReadBackMismatch)
+    assert [type(c) for c in out[1:]] == [cf.Copied] * 3
+
+
+def _loop_of(img: Path) -> str:
+    return subprocess.run(["losetup", "-j", str(img)], capture_output=True, text=True).stdout.split(":")[0]
+
+
 def test_fat32_refuses_a_file_of_4_gib_before_copying(drives, tmp_path):
     make_set(tmp_path / "src", 3, 1000)
     with open(tmp_path / "src" / "long-video.mp4", "wb") as f:  # sparse: no disk used

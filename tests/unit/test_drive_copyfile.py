@@ -73,6 +73,18 @@ def test_through_fusefat_a_batch_is_flushed_by_one_sync_of_every_device(tmp_path
     assert [e for e, _ in events] == ["sync"] + ["read"] * 3
 
 
+def test_through_fuse_the_devices_cached_pages_are_dropped_after_the_flush_and_before_the_read_back(tmp_path, events,
+                                                                                                   monkeypatch):
+    monkeypatch.setattr(cf, "_drop_device_cache", lambda device: events.append(("drop", device)) or True)
+    pairs = make_pairs(tmp_path, n=3)
+    cf.copy_batch(pairs, fs_type="fuseblk", driver="exfat-fuse", device="/dev/sdb1")
+    assert events[:2] == [("fsync", cf.part_name(pairs[-1][1]).name), ("drop", "/dev/sdb1")]
+    assert [e for e, _ in events[2:]] == ["read"] * 3
+    events.clear()
+    cf.copy_batch(make_pairs(tmp_path / "k", n=2), fs_type="ext4")  # a kernel file system: no device to drop
+    assert [e for e, _ in events] == ["syncfs", "read", "read"]
+
+
 def test_an_unknown_fuse_driver_still_gets_an_fsync_a_file(tmp_path, events):
     pairs = make_pairs(tmp_path, n=3)
     cf.copy_batch(pairs, fs_type="fuseblk", driver=None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from planner.drive.flushing import EACH, LAST, SYNC, SYNCFS, driver_named, flush_mode
-from planner.drive.target import fuse_driver_linux
+from planner.drive.target import fuse_device_linux, fuse_driver_linux
 
 
 @pytest.mark.parametrize("fs_type", ["ext4", "vfat", "exfat", "ntfs3", "xfs", "unknown"])
@@ -78,3 +78,10 @@ def test_no_driver_is_named_when_no_known_program_serves_the_device(tmp_path):
 def test_two_different_known_drivers_on_one_device_name_none(tmp_path):
     both = [["mount.exfat-fuse", "/dev/loop0", "a"], ["ntfs-3g", "/dev/loop0", "b"]]
     assert fuse_driver_linux(tmp_path / "exfat", _mountinfo(tmp_path), both, DEVICES.get) is None
+
+
+@pytest.mark.parametrize("where, device", [("exfat/bag", "/dev/loop0"), ("my ntfs/bag", "/dev/sdc1"),
+                                           ("fat/bag", None), ("elsewhere", None)])
+def test_the_device_behind_a_fuseblk_mount_is_its_source_when_that_is_the_mounted_device(tmp_path, where, device):
+    assert fuse_device_linux(tmp_path / where, _mountinfo(tmp_path), DEVICES.get) == device
+    assert fuse_device_linux(tmp_path / where, _mountinfo(tmp_path), lambda p: None) is None  # not a block device
