@@ -157,7 +157,7 @@ def drive(ctx: Context) -> Table:
     table.notes.append("Flushing: on a kernel file system (ext4 here) one syncfs a batch; syncfs does not reach a "
                        "FUSE driver's device, but exfat-fuse (here) and ntfs-3g flush their whole device on any "
                        "fsync, so one fsync of a batch's last file does (an fsync a file through other FUSE "
-                       "drivers). The read-back of a loop image is "
-                       "served partly from the host's cache of the image file (dropping the copy's pages cannot "
-                       "reach it), so the read-back rate here is higher than a USB drive's.")
+                       "drivers). Before the read-back, mdplan drops the copy's pages (through exfat-fuse also the "
+                       "loop device's); the host's cache of the image file behind the loop device stays (nothing "
+                       "mdplan opens reaches it), so the read-back rate here is higher than a USB drive's.")
     return table
