@@ -284,7 +284,8 @@ def copy_batch(pairs: list[tuple[Path, Path]], fs_type: str = "unknown", driver:
     together (_flush: one syncfs on Linux kernel file systems, one fsync through a FUSE driver that flushes its
     whole device, an fsync a file elsewhere), then read each back from the drive and rename it into place.
     `fs_type` is the target's real file system (from the OS, not an override), `driver` its FUSE driver when
-    known, `device` the block device a FUSE driver serves it from (its cache is dropped before the read-back). One result per pair: Copied, or the file's own failure (SourceChanged, ReadBackMismatch, OSError
+    known, `device` the block device a FUSE driver serves it from (its cache is dropped before the
+    read-back). One result per pair: Copied, or the file's own failure (SourceChanged, ReadBackMismatch, OSError
     reading the source). A TargetError (the drive) is raised, the batch's temporary files removed.
     A run of many batches uses pipeline.Pipeline, which overlaps one batch's flush with the next's copy."""
     from planner.drive.pipeline import Pipeline

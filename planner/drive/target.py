@@ -4,7 +4,8 @@ Linux the FUSE driver serving it (which decides how a batch is made durable: pla
 Linux: the longest mount point in /proc/mounts that holds the target; for a FUSE mount of a block device
 (`fuseblk`), the driver is the running program of a known name (exfat-fuse, ntfs-3g) given that same device
 (/proc/self/mountinfo's major:minor against each process's arguments in /proc/PID/cmdline, which any user
-may read). Windows: GetVolumeInformationW. Elsewhere (macOS) the type is "unknown", which applies the safe
+may read), and the device is the mount's source when that is the same device.
+Windows: GetVolumeInformationW. Elsewhere (macOS) the type is "unknown", which applies the safe
 Windows rules.
 """
 
@@ -59,8 +60,8 @@ def fs_type_linux(path: Path, mounts_text: str) -> str:
 
 
 def _mount_device(real: str, mountinfo_text: str) -> tuple[str, tuple[int, int], str] | None:
-    """(fs type, (major, minor), source) of the longest mount point holding the resolved path `real`, from the text of
-    /proc/self/mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE SOURCE SUPEROPTIONS"."""
+    """(fs type, (major, minor), source) of the longest mount point holding the resolved path `real`, from the
+    text of /proc/self/mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - FSTYPE SOURCE ..."."""
     best, found = "", None
     for line in mountinfo_text.splitlines():
         left, sep, right = line.partition(" - ")
