@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from planner.drive.bag import NotABag, read_bag
-from planner.drive.copyfile import CHUNK
+from planner.drive.copyfile import CHUNK, drop_device_cache
+from planner.drive.target import fuse_device
 from planner.errors import BadInput, ExitCode
 
 
@@ -66,6 +67,9 @@ def check_bag(bag_dir: Path, progress: Callable[[int, int], None] | None = None)
         raise BadInput(str(e), hint="Give the folder that holds bagit.txt and data/.") from None
     t0 = time.monotonic()
     data = Path(bag_dir) / "data"
+    device = fuse_device(data)  # through FUSE the drive's device keeps its own cache, which _md5 cannot drop
+    if device:
+        drop_device_cache(device)
     res = CheckResult(str(bag_dir), 0, len(bag.md5), 0, 0, 0.0, info=bag.info)
     present = _on_disk(data)
     res.extra = sorted(present - set(bag.md5))

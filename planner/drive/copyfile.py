@@ -187,7 +187,7 @@ def _flush(parts: list[Path], mode: str) -> None:
         _fsync_file(part)
 
 
-def _drop_device_cache(device: str) -> bool:
+def drop_device_cache(device: str) -> bool:
     """Drop the cached pages of the block device a FUSE driver writes through (clean after the flush), so the
     read-back reads the drive rather than the computer's memory: dropping the file's own pages (_read_back)
     does not reach them. False where it cannot be done: no posix_fadvise, or no permission to open the device

@@ -104,7 +104,7 @@ class Pipeline:
             b.discard()
             raise cf.TargetError(f"cannot make the files durable on the drive: {e.strerror or e}", e.errno) from e
         if self.device:
-            cf._drop_device_cache(self.device)  # else the driver's reads may come from the computer's memory
+            cf.drop_device_cache(self.device)  # else the driver's reads may come from the computer's memory
         t1 = time.perf_counter()
         placed = list(self._pool.map(lambda w: cf._guarded(cf._verify_and_place, w) if isinstance(w, cf._Written)
                                      else w, b.written))

@@ -121,6 +121,17 @@ def _processes() -> Iterable[list[str]]:
                 yield [a.decode("utf-8", "surrogateescape") for a in raw.rstrip(b"\0").split(b"\0")]
 
 
+def fuse_device(path: Path) -> str | None:
+    """Linux: the block device a FUSE driver serves the drive at `path` from; None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        text = Path("/proc/self/mountinfo").read_text("utf-8", "replace")
+        return fuse_device_linux(_existing(path), text, _block_device)
+    except OSError:
+        return None
+
+
 def fuse_mount(path: Path) -> tuple[str | None, str | None]:
     """Linux, a drive mounted through FUSE from a block device: (the driver, when mdplan knows it; the device);
     (None, None) elsewhere."""

@@ -137,6 +137,20 @@ def test_check_names_every_missing_changed_and_extra_file(tmp_path):
     assert main(["drive", "check", str(bag)]) == 1
 
 
+def test_check_through_fuse_drops_the_drives_device_cache_before_reading(tmp_path, monkeypatch):
+    import planner.drive.check as check
+
+    make_set(tmp_path / "src")
+    copy_to_drive(DriveOptions(tmp_path / "src", tmp_path / "bag"))
+    log = []
+    real_md5 = check._md5
+    monkeypatch.setattr(check, "fuse_device", lambda path: "/dev/sdb1")
+    monkeypatch.setattr(check, "drop_device_cache", lambda device: log.append(("drop", device)) or True)
+    monkeypatch.setattr(check, "_md5", lambda path: log.append(("read", "")) or real_md5(path))
+    assert check_bag(tmp_path / "bag").exit_code == 0
+    assert log[0] == ("drop", "/dev/sdb1") and {e for e, _ in log[1:]} == {"read"}
+
+
 def test_check_exit_codes(tmp_path, capsys):
     make_set(tmp_path / "src")
     assert main(["drive", "copy", str(tmp_path / "src"), str(tmp_path / "bag")]) == 0

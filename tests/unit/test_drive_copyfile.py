@@ -75,7 +75,7 @@ def test_through_fusefat_a_batch_is_flushed_by_one_sync_of_every_device(tmp_path
 
 def test_through_fuse_the_devices_cached_pages_are_dropped_after_the_flush_and_before_the_read_back(tmp_path, events,
                                                                                                    monkeypatch):
-    monkeypatch.setattr(cf, "_drop_device_cache", lambda device: events.append(("drop", device)) or True)
+    monkeypatch.setattr(cf, "drop_device_cache", lambda device: events.append(("drop", device)) or True)
     pairs = make_pairs(tmp_path, n=3)
     cf.copy_batch(pairs, fs_type="fuseblk", driver="exfat-fuse", device="/dev/sdb1")
     assert events[:2] == [("fsync", cf.part_name(pairs[-1][1]).name), ("drop", "/dev/sdb1")]
