@@ -86,10 +86,19 @@ def _measure(conn: socket.socket, warmup: float) -> CeilingResult:
     return CeilingResult(statistics.median(rates), counted, span, total)
 
 
-def send_stream(host: str, port: int, *, seconds: float, timeout: float = 60.0) -> CeilingResult:
-    """Write for `seconds`, half-close, and return the sink's count (the figure that matters)."""
+def send_stream(host: str, port: int, *, seconds: float, timeout: float = 60.0,
+                congestion: str | None = None) -> CeilingResult:
+    """Write for `seconds`, half-close, and return the sink's count (the figure that matters).
+
+    `congestion` names the TCP congestion control for this socket (Linux, as root for one not in
+    tcp_allowed_congestion_control), e.g. "cubic", the default of Linux, Windows and macOS senders,
+    when the machine's own default (`sysctl net.ipv4.tcp_congestion_control`) is something else."""
     payload = os.urandom(READ)  # incompressible, in case anything on the path compresses
-    with socket.create_connection((host, port), timeout=timeout) as sock:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        if congestion:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, congestion.encode())
+        sock.connect((host, port))
         end = time.monotonic() + seconds
         view = memoryview(payload)
         while time.monotonic() < end:

@@ -5,19 +5,26 @@
         ceiling = link.ceiling(seconds=8)  # raw TCP through the same tbf + proxy path
         link.spawn([...])                  # a process inside the namespace (Azurite, a sink)
 
-Layout (X is a random free /24 in 10.213.0.0/16, checked against every address and route on the host):
+Layout (X is a random free /24 in 10.213.0.0/16, checked against every address and route on the host;
+split in two /25s):
 
-    host  mdb<id>h 10.213.X.1  --tbf rate R-->  mdb<id>n 10.213.X.2  namespace mdplan-bench-<id>-<pid>
-                                <--tbf rate R--                         proxy -> 127.0.0.1:service
+    host  mdb<id>h .1  ----  .2 mdb<id>g  [router ns mdplan-bench-<id>r-<pid>]  mdb<id>r .129  --tbf rate R-->
+                                          (ip_forward on)                                     <--tbf rate R--
+          mdb<id>n .130  namespace mdplan-bench-<id>-<pid>: proxy -> 127.0.0.1:service (Azurite, sinks)
 
-Host -> namespace is the upload direction (Azurite lives in the namespace), shaped by tbf on the
-host-side veth; the reverse is shaped on the namespace-side veth (a symmetric link unless told
-otherwise). Only addresses inside namespaces this module created are ever targets.
+Host -> namespace is the upload direction (Azurite lives in the namespace). Both directions are shaped
+by tbf in the router namespace (upload on the router's server-side veth, the reverse on its host-side
+veth; a symmetric link unless told otherwise), like a modem: the sender's kernel hands packets over
+at the router's IP input, which detaches them from the sending socket. With the tbf on the host's own
+veth (until issue 15's measurements) every packet waiting in it was still charged to the sending socket,
+so TCP Small Queues kept one stream's share of the queue to a few packets: a single flow could not fill
+the 200 ms queue a modem lets it fill, while a tool with many connections could. Only addresses inside
+namespaces this module created are ever targets.
 
 Teardown always runs: on leaving the `with`, on an exception, on Ctrl-C (KeyboardInterrupt unwinds the
 `with`), on SIGTERM/SIGHUP (turned into SystemExit so the same path runs) and at interpreter exit
-(atexit) for anything still standing. It kills the processes the lab started, deletes the veth pair
-and the namespace, and waits until both are gone. `python -m benchmarks.lab --cleanup` removes what a
+(atexit) for anything still standing. It kills the processes the lab started, deletes the veth pairs
+and both namespaces, and waits until all are gone. `python -m benchmarks.lab --cleanup` removes what a
 `kill -9`'d run left (only names with this module's prefix whose creating process is gone).
 """
 
@@ -130,7 +137,8 @@ def cleanup_stale() -> dict[str, list[str]]:
         _kill_namespace_pids(ns)
         run(["ip", "netns", "del", ns], check=False)
         removed["namespaces"].append(ns)
-    live_ids = {ns[len(NS_PREFIX):].split("-", 1)[0] for ns in leftovers()["namespaces"]}
+    # "<id>-<pid>" (the server side) and "<id>r-<pid>" (the router): the id is hex, never ends in "r".
+    live_ids = {ns[len(NS_PREFIX):].split("-", 1)[0].rstrip("r") for ns in leftovers()["namespaces"]}
     for name in found["links"]:
         if name[len(IF_PREFIX):-1] not in live_ids:  # a veth whose namespace is gone or never was
             run(["ip", "link", "del", name], check=False)
@@ -204,8 +212,8 @@ def _install_handlers() -> None:
 
 
 class Link:
-    """A namespace reached over a veth pair shaped to `rate_mbit` (None = unshaped), plus `rtt_ms`
-    of added round trip through the delaying proxy (half each way)."""
+    """A namespace reached through a router namespace whose link to it is shaped to `rate_mbit`
+    (None = unshaped), plus `rtt_ms` of added round trip through the delaying proxy (half each way)."""
 
     def __init__(self, rate_mbit: float | None = None, *, rtt_ms: float = 0.0,
                  reverse_mbit: float | None | str = "same", latency_ms: float = 50.0,
@@ -222,11 +230,13 @@ class Link:
         self.burst_bytes = burst_bytes
         self.id = secrets.token_hex(3)
         self.ns = f"{NS_PREFIX}{self.id}-{os.getpid()}"  # the pid tells cleanup_stale whose it is
+        self.router_ns = f"{NS_PREFIX}{self.id}r-{os.getpid()}"
         self.host_if = f"{IF_PREFIX}{self.id}h"  # veth names: at most 15 characters
+        self.gw_if = f"{IF_PREFIX}{self.id}g"  # the router's host side (tbf: the download direction)
+        self.router_if = f"{IF_PREFIX}{self.id}r"  # the router's server side (tbf: the upload direction)
         self.ns_if = f"{IF_PREFIX}{self.id}n"
         self.subnet: ipaddress.IPv4Network | None = None
-        self.host_ip = ""
-        self.ns_ip = ""
+        self.host_ip = self.gw_ip = self.router_ip = self.ns_ip = ""
         self._procs: list[subprocess.Popen] = []
         self._closed = False
         self._up = False
@@ -248,19 +258,37 @@ class Link:
 
     def _build(self) -> None:
         self.subnet = pick_subnet()
-        hosts = list(self.subnet.hosts())
-        self.host_ip, self.ns_ip = str(hosts[0]), str(hosts[1])
-        plen = self.subnet.prefixlen
+        near, far = self.subnet.subnets(prefixlen_diff=1)  # host <-> router, router <-> server
+        (self.host_ip, self.gw_ip), (self.router_ip, self.ns_ip) = (
+            [str(ip) for ip in list(half.hosts())[:2]] for half in (near, far))
+        run(["ip", "netns", "add", self.router_ns])
         run(["ip", "netns", "add", self.ns])
         self._up = True
-        run(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if])
-        run(["ip", "link", "set", self.ns_if, "netns", self.ns])
-        run(["ip", "addr", "add", f"{self.host_ip}/{plen}", "dev", self.host_if])
+        run(["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.gw_if, "netns", self.router_ns])
+        run(["ip", "link", "add", self.router_if, "netns", self.router_ns, "type", "veth",
+             "peer", "name", self.ns_if, "netns", self.ns])
+        run(["ip", "addr", "add", f"{self.host_ip}/{near.prefixlen}", "dev", self.host_if])
         run(["ip", "link", "set", self.host_if, "up"])
-        self.ns_run(["ip", "addr", "add", f"{self.ns_ip}/{plen}", "dev", self.ns_if])
+        run(["ip", "route", "add", str(far), "via", self.gw_ip, "dev", self.host_if])
+        # The server sees the whole /24 on its link (the router answers ARP for the host's half): a
+        # route via the router would vanish for good when the interface is set down (outage tests).
+        self.ns_run(["ip", "addr", "add", f"{self.ns_ip}/{self.subnet.prefixlen}", "dev", self.ns_if])
         self.ns_run(["ip", "link", "set", self.ns_if, "up"])
         self.ns_run(["ip", "link", "set", "lo", "up"])
+        self._build_router(near.prefixlen)
         self.set_rate(self.rate_mbit, self.reverse_mbit)
+
+    def _build_router(self, plen: int) -> None:
+        self.router_run(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", f"net.ipv4.conf.{self.router_if}.proxy_arp=1",
+                         f"net.ipv4.neigh.{self.router_if}.proxy_delay=0"])
+        for dev, ip in ((self.gw_if, self.gw_ip), (self.router_if, self.router_ip)):
+            self.router_run(["ip", "addr", "add", f"{ip}/{plen}", "dev", dev])
+            self.router_run(["ip", "link", "set", dev, "up"])
+        # A fixed neighbour entry: while the server's side is down the router drops packets silently,
+        # as a modem whose link is gone does, instead of answering "host unreachable" after failed ARP.
+        mac = self.ns_run(["ip", "-br", "link", "show", "dev", self.ns_if]).stdout.split()[2]
+        self.router_run(["ip", "neigh", "replace", self.ns_ip, "lladdr", mac, "dev", self.router_if,
+                         "nud", "permanent"])
 
     def _tbf(self, mbit: float) -> list[str]:
         rate_bytes = mbit * 1e6 / 8
@@ -272,10 +300,10 @@ class Link:
     def set_rate(self, up_mbit: float | None, down_mbit: float | None | str = "same") -> None:
         """Change the shaping in place (None = unshaped)."""
         down = up_mbit if down_mbit == "same" else down_mbit
-        for cmd_prefix, dev, mbit in (([], self.host_if, up_mbit), (self._ns_prefix(), self.ns_if, down)):
-            run(cmd_prefix + ["tc", "qdisc", "del", "dev", dev, "root"], check=False)
+        for dev, mbit in ((self.router_if, up_mbit), (self.gw_if, down)):
+            self.router_run(["tc", "qdisc", "del", "dev", dev, "root"], check=False)
             if mbit:
-                run(cmd_prefix + ["tc", "qdisc", "add", "dev", dev, "root"] + self._tbf(float(mbit)))
+                self.router_run(["tc", "qdisc", "add", "dev", dev, "root"] + self._tbf(float(mbit)))
         self.rate_mbit, self.reverse_mbit = up_mbit, down
 
     def close(self) -> None:
@@ -288,10 +316,11 @@ class Link:
             _kill_namespace_pids(self.ns)
             run(["ip", "link", "del", self.host_if], check=False)
             run(["ip", "netns", "del", self.ns], check=False)
+            run(["ip", "netns", "del", self.router_ns], check=False)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
                 now = leftovers()
-                if self.ns not in now["namespaces"] and self.host_if not in now["links"]:
+                if not {self.ns, self.router_ns} & set(now["namespaces"]) and self.host_if not in now["links"]:
                     break
                 time.sleep(0.1)
         with _ACTIVE_LOCK:
@@ -308,6 +337,10 @@ class Link:
 
     def ns_run(self, cmd: Sequence[str], **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
         return run(self._ns_prefix() + list(cmd), **kw)
+
+    def router_run(self, cmd: Sequence[str], **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
+        """A command in the router namespace (where the tbf queues are)."""
+        return run(["ip", "netns", "exec", self.router_ns] + list(cmd), **kw)
 
     def spawn(self, argv: Sequence[str], *, ready_timeout: float = 20.0, wait_ready: bool = True,
               **popen_kw) -> tuple[subprocess.Popen, str]:  # noqa: ANN003

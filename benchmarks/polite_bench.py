@@ -9,9 +9,11 @@ it), one run measures:
   in the same tbf queue), p50/p90 over a few seconds;
 - alone: the default upload and the polite one, each over the same data: utilisation (bytes through
   the proxy while data flowed / that time / ceiling) and the echo round trip p50/p90 meanwhile;
-- competing: a polite upload of a bigger set; a raw TCP stream starts after a few seconds and runs for
-  a while; its share of the ceiling; then how long until mdplan is back at >= 90% of the ceiling
-  (1-second windows of the proxy's byte counts). The same for the default upload, for comparison.
+- competing: a polite upload of a bigger set; a raw TCP stream (cubic) starts after a few seconds and
+  runs for a while; its share of the ceiling; then how long until mdplan is back at >= 90% of the
+  ceiling (1-second windows of the proxy's byte counts). The same for the default upload, for
+  comparison, and once more for the polite upload with a stream using the machine's own default
+  congestion control (BBR here), which does not fill the queue.
 
     python -m benchmarks polite           (as root; results in BENCHMARKS.md)
     python -m benchmarks.polite_bench echo --listen IP:0    (the UDP echo server the scenario starts)
@@ -37,6 +39,9 @@ from benchmarks.tools import LabStorage, read_stats, sample_set
 
 RATE_MBIT = 20.0
 QUEUE_MS = 200.0  # tbf latency: how deep the modem's queue is
+#: The competing stream's congestion control: cubic, the default of Linux, Windows and macOS, fills a
+#: modem's queue; this machine's default may be BBR, which keeps its queue short whatever mdplan does.
+COMPETING_CC = "cubic"
 MEAN_BYTES = 500_000
 
 
@@ -107,6 +112,14 @@ def _ms(x: float) -> str:
     return f"{x * 1000:.0f} ms"
 
 
+def _system_congestion() -> str:
+    """The machine's default TCP congestion control (what a stream that asks for none gets)."""
+    try:
+        return Path("/proc/sys/net/ipv4/tcp_congestion_control").read_text().strip().upper()
+    except OSError:
+        return "system default"
+
+
 # --- running mdplan (this checkout, not an installed one) -------------------------------------------
 def _upload(root: Path, sas: str, home: Path, polite: bool) -> subprocess.Popen:
     env = dict(os.environ, MDPLAN_HOME=str(home), PYTHONPATH=str(REPO), COLUMNS="120")
@@ -153,19 +166,19 @@ def _alone(ctx: Context, storage: LabStorage, pinger: Pinger, root: Path, stats:
 
 
 def _compete(ctx: Context, link: Link, storage: LabStorage, pinger: Pinger, root: Path, stats: Path,
-             scratch: Path, polite: bool, ceiling: float, *, lead: float = 8.0,
-             run: float = 15.0) -> tuple[float, float | None, float, float]:
+             scratch: Path, polite: bool, ceiling: float, *, lead: float = 8.0, run: float = 15.0,
+             congestion: str | None = COMPETING_CC) -> tuple[float, float | None, float, float]:
     """(competing stream's share of the ceiling, seconds until mdplan is back at >= 90% after it stops,
     mdplan's share while the stream ran, round-trip p50 while it ran)."""
-    home = scratch / ("compete-polite" if polite else "compete-default")
+    home = scratch / f"compete-{'polite' if polite else 'default'}-{congestion or 'system'}"
     home.mkdir()
     sink, line = link.python("benchmarks.ceiling", "sink", "--listen", "127.0.0.1:0", "--warmup", "2")
     port = link.expose(int(line.rsplit(":", 1)[1]))
-    proc = _upload(root, storage.container("cp" if polite else "cd"), home, polite)
+    proc = _upload(root, storage.container(("cp" if polite else "cd") + ("" if congestion else "s")), home, polite)
     try:
         time.sleep(lead)
         began = time.monotonic()
-        result = send_stream(link.ns_ip, port, seconds=run, timeout=run + 30)
+        result = send_stream(link.ns_ip, port, seconds=run, timeout=run + 30, congestion=congestion)
         stopped = time.monotonic()
         share = result.bits_per_second / (ceiling)
         proc.wait(timeout=ctx.budget.timeout(300))
@@ -185,8 +198,9 @@ def _compete(ctx: Context, link: Link, storage: LabStorage, pinger: Pinger, root
           prepare=_data,
           about=f"A {RATE_MBIT:g} Mbit/s tbf link with a {QUEUE_MS:g} ms queue (bufferbloat). Utilisation = "
                 "bytes through the proxy while data flowed / that time / the raw-TCP ceiling; round trip = "
-                "UDP echoes every 100 ms through the same queue; competing = one raw TCP stream started "
-                "8 s into the upload for 15 s, its rate (median of 0.5 s windows after 2 s) / the ceiling; "
+                "UDP echoes every 100 ms through the same queue; competing = one raw TCP stream "
+                f"({COMPETING_CC}) started 8 s into the upload for 15 s, its rate (median of 0.5 s windows after 2 s) "
+                "/ the ceiling; "
                 "back = seconds after it stops until a 1 s window of mdplan's bytes is >= 90% of the ceiling.")
 def polite(ctx: Context) -> Table:
     alone_data, big = _data(ctx)
@@ -217,6 +231,13 @@ def polite(ctx: Context) -> Table:
             table.add("`--polite`" if polite_mode else "default", f"{util:.1%}", f"{_ms(p50)} / {_ms(p90)}",
                       _ms(p90 - idle90), f"{share:.1%}", f"{own:.1%}", _ms(rtt_during),
                       "-" if back is None else f"{back:.1f} s")
+        system_cc = _system_congestion()
+        share, back, own, rtt_during = _compete(ctx, link, storage, pinger, big.root, stats, scratch, True,
+                                                ceiling, congestion=None)
+        ctx.log(f"  polite vs a {system_cc} stream: share {share:.1%} (mdplan {own:.1%}, rtt p50 "
+                f"{rtt_during * 1000:.0f} ms), back after {back}")
+        table.add(f"`--polite`, competing stream {system_cc}", "(as above)", "", "", f"{share:.1%}", f"{own:.1%}",
+                  _ms(rtt_during), "-" if back is None else f"{back:.1f} s")
         pinger.close()
         table.notes.append(f"Ceiling (raw TCP): {ceiling / 1e6:.1f} Mbit/s; idle round trip p50 / p90: "
                            f"{_ms(idle50)} / {_ms(idle90)}. Data: {alone_data.files} files "

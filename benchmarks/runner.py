@@ -138,9 +138,13 @@ scenarios of issues 14-16 took it past the 15 minutes it once had). Before the t
 `benchmarks/.work/` (git-ignored) and reused by later runs: on a fresh machine that adds about 3
 minutes, nearly all of it writing the 1M-file scan tree.
 
-**The lab** (`benchmarks/lab.py`): a network namespace reached over a veth pair; `tc tbf` on the
-host-side veth shapes the upload direction (and on the namespace side the reverse, same rate); Azurite
-runs inside the namespace behind a delaying TCP proxy (`benchmarks/proxy.py`) that adds half the round
+**The lab** (`benchmarks/lab.py`): a server namespace reached from the host through a router namespace
+(two veth pairs, IP forwarding on); `tc tbf` on the router's server-side veth shapes the upload direction
+(and on its host-side veth the reverse, same rate), so the bottleneck queue sits in a router, as at a
+modem, not in the sending machine's own kernel (there TCP Small Queues kept a single stream from filling
+it; the sections run before 19:00 UTC on 2026-12-07, including the upload, small-files and outage tables
+dated earlier, ran with the tbf on the host's own veth: the ceiling is the same on both). Azurite runs
+inside the server namespace behind a delaying TCP proxy (`benchmarks/proxy.py`) that adds half the round
 trip each way without capping throughput (this kernel has no netem). **Ceiling** = one raw TCP stream
 through the same tbf link and proxy path, counted at the receiver, measured in the same run. tbf counts
 Ethernet frames, so the ceiling of a 50 Mbit/s link is about 47.8 Mbit/s of TCP payload (1448/1514).

@@ -3,7 +3,7 @@
 The idea: a full modem queue is what people on a shared uplink feel (bufferbloat). mdplan measures the
 round trip through the link continuously; the lowest recent value is the *base* (the link with an
 empty queue); anything above it is queueing delay. The controller moves mdplan's send rate so that the
-queueing delay stays near a small target (25 ms by default):
+queueing delay stays near a small target (18 ms by default):
 
 - above the target it backs off fast (multiplicatively, harder the further over);
 - below it, it probes up slowly (a few per cent a second near the target, faster with an empty
@@ -28,7 +28,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-TARGET_S = 0.025  #: queueing delay to aim for (LEDBAT allows up to 100 ms; people feel 100 ms)
+TARGET_S = 0.018  #: queueing delay to aim for (LEDBAT allows up to 100 ms; people feel 100 ms)
 MIN_RATE = 32 * 1024  #: bytes/s: never slower than this, so the round trip is still measured under load
 
 

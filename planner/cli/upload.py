@@ -27,7 +27,7 @@ SAS_HELP = "The container SAS URL in double quotes, '-' to read it from input, o
 CAP_HELP = (f"Speed cap in megabits per second (as AzCopy), from {options.MIN_CAP_MBPS:g} to "
             f"{options.MAX_CAP_MBPS:,.0f}.")
 POLITE_HELP = ("Share the link: measure the round trip while sending and slow down when other traffic needs the "
-               "link (video calls, browsing), keeping the added delay near 25 ms; takes the link back when it is "
+               "link (video calls, browsing), keeping the added delay near 18 ms; takes the link back when it is "
                "free. Any --cap-mbps/--bwlimit still applies.")
 MONTHLY_CAP_HELP = ("Your internet data allowance per month, e.g. 1TB (1 GB to 10 PB): the upload is spread so "
                     "this calendar month's bytes (every mdplan job on this computer) stay under it, and waits "

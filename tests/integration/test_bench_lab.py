@@ -160,19 +160,43 @@ def _qdiscs(dev: str, ns: str | None = None) -> str:
 
 
 @needs_root
-def test_link_shapes_both_directions_and_tears_down_completely():
+def test_link_shapes_both_directions_in_the_router_and_tears_down_completely():
     with Link(20, rtt_ms=10) as link:
-        ns, host_if = link.ns, link.host_if
+        ns, router_ns, host_if = link.ns, link.router_ns, link.host_if
         now = leftovers()
-        assert ns in now["namespaces"] and host_if in now["links"]
-        assert "tbf" in _qdiscs(host_if) and "20Mbit" in _qdiscs(host_if)
-        assert "tbf" in _qdiscs(link.ns_if, ns)
+        assert {ns, router_ns} <= set(now["namespaces"]) and host_if in now["links"]
+        # The queue is the router's (a modem's), not in the sending host's own stack or the server's.
+        assert "tbf" in _qdiscs(link.router_if, router_ns) and "20Mbit" in _qdiscs(link.router_if, router_ns)
+        assert "tbf" in _qdiscs(link.gw_if, router_ns)
+        assert "tbf" not in _qdiscs(host_if) and "tbf" not in _qdiscs(link.ns_if, ns)
         proxy_port = link.expose(9)  # a proxy process inside the namespace
         assert proxy_port > 0
     after = leftovers()
-    assert ns not in after["namespaces"]
+    assert ns not in after["namespaces"] and router_ns not in after["namespaces"]
     assert host_if not in after["links"]
     assert subprocess.run(["ip", "link", "show", host_if], capture_output=True).returncode != 0
+
+
+@needs_root
+def test_one_tcp_stream_alone_fills_the_links_queue():
+    """A modem lets one upload fill its queue (bufferbloat); the lab must too, or a single competing flow
+    never raises the delay a polite upload reacts to. With the tbf on the host's own veth, TCP Small
+    Queues held one cubic stream at ~50 ms of a 200 ms queue (issue 15); behind the router it fills it."""
+    from benchmarks.polite_bench import Pinger, _pct
+
+    with Link(20, latency_ms=200) as link:
+        _, line = link.python("benchmarks.polite_bench", "echo", "--listen", f"{link.ns_ip}:0")
+        pinger = Pinger(link.ns_ip, int(line.rsplit(":", 1)[1]))
+        sink, line = link.python("benchmarks.ceiling", "sink", "--listen", "127.0.0.1:0", "--warmup", "1")
+        port = link.expose(int(line.rsplit(":", 1)[1]), rtt_ms=0)
+        try:
+            started = time.monotonic()
+            result = send_stream(link.ns_ip, port, seconds=5, congestion="cubic")
+            rtts = pinger.samples(started + 2.0, time.monotonic())
+        finally:
+            pinger.close()
+    assert result.bits_per_second > 0.9 * 20e6 * 1448 / 1514
+    assert _pct(rtts, 0.5) > 0.120, f"round trip p50 {_pct(rtts, 0.5) * 1000:.0f} ms with a 200 ms queue"
 
 
 @needs_root
