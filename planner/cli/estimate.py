@@ -41,7 +41,7 @@ def estimate(
                                                         "rclone's syntax (as for upload)."),
     polite: bool = typer.Option(False, "--polite", help="Price a polite upload (upload --polite): the time and "
                                                         "the advice count with the share of the link it uses "
-                                                        "(88% when nobody else needs it)."),
+                                                        "(91% when nobody else needs it)."),
     monthly_cap: str = typer.Option(None, "--monthly-cap", help="Your internet data allowance per month, e.g. 1TB "
                                                                 "(1 GB to 10 PB)."),
     shipping_days: float = typer.Option(None, "--shipping-days", help="Days a mailed drive takes (default 7, "

@@ -8,7 +8,7 @@ from tests.cli.test_cli_upload_plan_rate import _time_line, folder  # noqa: F401
 
 def test_polite_plans_with_the_polite_share_of_the_last_rate(capsys, folder):  # noqa: F811
     line = _time_line(capsys, folder, "--polite")
-    assert "at 237 Mbit/s, polite: 88% of the link (last upload rate to this container: 269 Mbit/s)" in line
+    assert "at 245 Mbit/s, polite: 91% of the link (last upload rate to this container: 269 Mbit/s)" in line
 
 
 def test_polite_under_a_lower_cap_is_held_by_the_cap(capsys, folder):  # noqa: F811
@@ -18,4 +18,4 @@ def test_polite_under_a_lower_cap_is_held_by_the_cap(capsys, folder):  # noqa: F
 
 def test_polite_hours_are_planned_at_the_polite_share(capsys, folder):  # noqa: F811
     line = _time_line(capsys, folder, "--bwlimit", "polite")
-    assert "at 237 Mbit/s, polite: 88% of the link" in line  # 60 MB: the whole job falls in polite hours
+    assert "at 245 Mbit/s, polite: 91% of the link" in line  # 60 MB: the whole job falls in polite hours

@@ -11,7 +11,7 @@ LINK = BandwidthFigure(20e6, "destination")
 
 
 def test_polite_counts_with_the_measured_polite_share_of_the_link() -> None:
-    assert POLITE_SHARE == 0.88  # BENCHMARKS.md, "Polite mode vs the default upload": 88.1% alone
+    assert POLITE_SHARE == 0.91  # BENCHMARKS.md, "Polite mode vs the default upload": 91.3% alone (router lab)
     plain = estimate(10**11, 1000, LINK)
     polite = polite_estimate(10**11, 1000, LINK)
     assert polite.polite and not plain.polite
@@ -19,7 +19,7 @@ def test_polite_counts_with_the_measured_polite_share_of_the_link() -> None:
     assert polite.rate_bits_per_second == pytest.approx(20e6 * POLITE_SHARE)
     assert polite.bandwidth == LINK  # the link as measured is still what the speed line shows
     said = [r for r in polite.reasons if r.startswith("Polite mode")]
-    assert said and "88%" in said[0] and "20 Mbit/s" in said[0]
+    assert said and "91%" in said[0] and "20 Mbit/s" in said[0]
     for p, q in zip(polite.what_if, plain.what_if):  # the what-if rows are polite too
         assert p.bits_per_second == q.bits_per_second
         assert p.upload_seconds == pytest.approx(q.upload_seconds / POLITE_SHARE, rel=0.01)
