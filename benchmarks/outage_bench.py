@@ -78,12 +78,13 @@ def outage(ctx: Context) -> Table:
     flaps = [(OUTAGE_AT_S + i * (FLAP_DOWN_S + FLAP_UP_S), state) for i in range(FLAPS)
              for state in ("down", "up")]
     cases = [
-        ("outage", f"link down {OUTAGE_S:.0f} s at {OUTAGE_AT_S:.0f} s", OUTAGE_S,
+        ("outage", f"link down {OUTAGE_S:.0f} s at {OUTAGE_AT_S:.0f} s", [(OUTAGE_AT_S, OUTAGE_AT_S + OUTAGE_S)],
          lambda link, report: [(OUTAGE_AT_S, _link(link, "down")), (OUTAGE_AT_S + OUTAGE_S, _link(link, "up"))]),
-        ("flap", f"link flaps: down {FLAP_DOWN_S:.0f} s / up {FLAP_UP_S:.0f} s, {FLAPS} times", FLAP_DOWN_S * FLAPS,
+        ("flap", f"link flaps: down {FLAP_DOWN_S:.0f} s / up {FLAP_UP_S:.0f} s, {FLAPS} times",
+         [(at, at + FLAP_DOWN_S) for at, state in flaps if state == "down"],
          lambda link, report: [(at + (FLAP_DOWN_S if state == "up" else 0.0), _link(link, state))
                                for at, state in flaps]),
-        ("sleep", f"process stopped {SLEEP_S:.0f} s at {OUTAGE_AT_S:.0f} s", SLEEP_S,
+        ("sleep", f"process stopped {SLEEP_S:.0f} s at {OUTAGE_AT_S:.0f} s", [(OUTAGE_AT_S, OUTAGE_AT_S + SLEEP_S)],
          lambda link, report: [(OUTAGE_AT_S, _signal(report, "STOP")), (OUTAGE_AT_S + SLEEP_S, _signal(report, "CONT"))]),
     ]
     with tempfile.TemporaryDirectory(prefix="mdplan-bench-") as scratch_dir, \
@@ -91,14 +92,16 @@ def outage(ctx: Context) -> Table:
         scratch = Path(scratch_dir)
         base, _ = _upload(ctx, data.root, storage.container("base"), scratch, "base", ctx.budget.timeout(120))
         ctx.log(f"without an interruption: {base:.1f} s")
-        for name, label, lost, events in cases:
+        for name, label, down, events in cases:
             took, result, count, right = _interrupted(ctx, link, storage, data, scratch, name,
                                                       lambda report, ev=events: ev(link, report))
-            ctx.log(f"{name}: {took:.1f} s; {count} blobs")
+            lost = sum(max(0.0, min(end, took) - start) for start, end in down)  # what fell within the upload
+            label += f" ({lost:.0f} s of it during the upload)" if lost < sum(e - b for b, e in down) else ""
+            ctx.log(f"{name}: {took:.1f} s; {count} blobs; {lost:.0f} s interrupted")
             table.add(f"{RATE_MBIT} Mbit/s x {RTT_MS} ms", f"{data.files} files, {data.bytes / 1e6:.0f} MB", label,
                       f"{base:.1f} s", f"{took:.1f} s", f"{took - base - lost:.1f} s", result.get("exit_code", 0),
                       result.get("files_failed"), f"{count}/{data.files}, {right}")
     table.notes.append("Lost beyond the interruption = (wall time with it) - (wall time without) - the time the link "
-                       "was down or the process stopped. Every run is a whole `mdplan upload` command (scan, "
+                       "was down or the process stopped while the upload ran. Every run is a whole `mdplan upload` command (scan, "
                        "listing, report) into a fresh container.")
     return table

@@ -24,6 +24,13 @@ def first_limit(rate_bps: float | None, rtt_ms: float | None, mean_file_bytes: f
     return min(auto_workers(rate_bps, rtt_ms, size), max_workers_for(size))
 
 
+SHARE_S = 6.0
+"""The tuner adds no request that would make each request's share of the link take longer than this to
+send one request: on a slow link, dozens of requests in flight each get a trickle, and behind a shallow
+modem queue that overflows, a connection whose retransmission timer backs off goes past the stall limit
+(planner.azure.client.MIN_STALL_S, 15 s) and is sent again (issue 14: 54 requests on 10 Mbit/s x 600 ms)."""
+
+
 class WorkerGate:
     """How many workers may be sending at once; the tuner moves the limit, workers wait at the gate."""
 
@@ -69,8 +76,9 @@ class Tuner:
     """
 
     def __init__(self, start: int, maximum: int, *, window: float = 4.0, gain: float = 0.05,
-                 probe_every: int = 4) -> None:
+                 probe_every: int = 4, request_bytes: float | None = None, share_s: float = SHARE_S) -> None:
         self.maximum = max(MIN_WORKERS, maximum)
+        self.request_bytes, self.share_s = request_bytes, share_s
         self.limit = max(MIN_WORKERS, min(start, self.maximum))
         self.window, self.gain, self.probe_every = window, gain, probe_every
         self._growing = self.limit < self.maximum
@@ -157,7 +165,12 @@ class Tuner:
         return self._change(self._previous, keep_previous=True)
 
     def _step_up(self, factor: float, at_least: int) -> int:
-        return min(self.maximum, max(self.limit + at_least, int(self.limit * factor)))
+        """The next count up: never past the memory bound, nor (with `request_bytes`) past the count at which
+        each request's share of the measured rate would take longer than `share_s` to send one request."""
+        most = self.maximum
+        if self.request_bytes and self._last_rate:
+            most = min(most, max(self.limit, MIN_WORKERS, int(self._last_rate * self.share_s / self.request_bytes)))
+        return min(most, max(self.limit + at_least, int(self.limit * factor)))
 
     def _change(self, new: int, *, keep_previous: bool = False) -> int:
         if not keep_previous:

@@ -253,7 +253,8 @@ class _Transfer:
                         stop=self.stop)
         coordinator = Coordinator(
             self.journal, plan, tasks=tasks, results=results, gate=gate,
-            tuner=None if opts.workers else Tuner(start_workers, max_workers), network=network,
+            tuner=None if opts.workers else Tuner(start_workers, max_workers, request_bytes=_request_bytes(mean_file)),
+            network=network,
             telemetry=Telemetry(clock, clock.now().timestamp()), clock=clock, stop=self.stop, ui=self.ui,
             max_attempts=opts.max_attempts, cap_at=_cap_at(timetable, throttle, pacer),
             eta_fn=_eta_fn(timetable, clock, pacer), paused_until=_paused_until(timetable, throttle, clock),
@@ -301,6 +302,11 @@ def _polite_now(opts: UploadOptions, timetable: Any, clock: Clock) -> Callable[[
     if opts.polite or not _polite_ever(opts, timetable):
         return lambda: opts.polite
     return lambda: bool(timetable.polite_at(clock.now()))
+
+
+def _request_bytes(mean_file: float | None) -> float | None:
+    """The mean request: a file up to one Put Blob, a block of a bigger one."""
+    return min(mean_file, SINGLE_PUT_MAX) if mean_file else None
 
 
 def _rtt_ms(pacer: Any) -> Callable[[], float | None] | None:

@@ -163,3 +163,20 @@ def test_a_first_upload_starts_from_the_listing_round_trip_and_the_files_size(tm
 
     sas = parse_sas_url(URL)
     assert last_rtt_ms(sas.account_url, sas.container, tmp_path / "h") == pytest.approx(300)
+
+
+def test_on_a_slow_link_the_tuner_keeps_each_requests_share_under_the_share_limit():
+    """10 Mbit/s x 600 ms, 350 kB files: the memory bound allows 64, but 64 requests on this link get
+    ~20 kB/s each, and behind a shallow queue that loses packets some pass the stall limit (issue 14). The
+    tuner stops where a request's share of the measured rate still sends it within SHARE_S, and the link
+    is still full."""
+    from planner.transfer.concurrency import SHARE_S
+
+    bps, rtt, size = 10e6, 600, 350_000
+    tuner = Tuner(4, max_workers_for(size), request_bytes=size)
+    seen = run_tuner(tuner, lambda n: link_rate(n, bps, rtt, size), 40)
+    most = max(limit for limit, _ in seen)
+    assert most <= int(bps / 8 * SHARE_S / size) + 1 < max_workers_for(size)
+    assert min(rate for _, rate in seen[-10:]) >= 0.95 * bps / 8
+    unbounded = run_tuner(Tuner(4, max_workers_for(size)), lambda n: link_rate(n, bps, rtt, size), 40)
+    assert max(limit for limit, _ in unbounded) > most  # without the rule it climbs further
