@@ -142,8 +142,8 @@ minutes, nearly all of it writing the 1M-file scan tree.
 (two veth pairs, IP forwarding on); `tc tbf` on the router's server-side veth shapes the upload direction
 (and on its host-side veth the reverse, same rate), so the bottleneck queue sits in a router, as at a
 modem, not in the sending machine's own kernel (there TCP Small Queues kept a single stream from filling
-it; the sections run before 19:00 UTC on 2026-12-07, including the upload, small-files and outage tables
-dated earlier, ran with the tbf on the host's own veth: the ceiling is the same on both). Azurite runs
+it; every lab table in this file was run on the router layout, from 19:16 UTC on 2026-12-07; the
+readings quote earlier figures from the host-veth layout where they say so; the ceiling is the same on both). Azurite runs
 inside the server namespace behind a delaying TCP proxy (`benchmarks/proxy.py`) that adds half the round
 trip each way without capping throughput (this kernel has no netem). **Ceiling** = one raw TCP stream
 through the same tbf link and proxy path, counted at the receiver, measured in the same run. tbf counts
