@@ -82,7 +82,9 @@ def test_kill_9_of_demo_serve_stops_the_emulator(tmp_path: Path) -> None:
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL
         assert _until(lambda: not any(_alive(c) for c in children), timeout=20), "the emulator outlived mdplan"
-        assert not _listening(port)
+        # its listening socket goes with the last process holding it; allow the kernel that moment (CI once
+        # saw the port still answering right after the processes were gone), a leak still fails after 20 s
+        assert _until(lambda: not _listening(port), timeout=20), "something still listens on the emulator's port"
     finally:
         if proc.poll() is None:
             proc.kill()
