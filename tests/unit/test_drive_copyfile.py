@@ -91,14 +91,16 @@ def test_an_unknown_fuse_driver_still_gets_an_fsync_a_file(tmp_path, events):
     assert [e for e, _ in events] == ["fsync"] * 3 + ["read"] * 3
 
 
-def test_a_failed_fsync_of_the_last_file_stops_the_run_and_leaves_no_temporary_files(tmp_path, monkeypatch):
-    def broken(part):
+@pytest.mark.parametrize("flush,fs_type,driver", [("_fsync_file", "fuseblk", "exfat-fuse"), ("_syncfs", "ext4", None)],
+                         ids=["fsync-of-the-last-file", "syncfs"])
+def test_a_failed_flush_stops_the_run_and_leaves_no_temporary_files(tmp_path, monkeypatch, flush, fs_type, driver):
+    def broken(path):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(cf, "_fsync_file", broken)
+    monkeypatch.setattr(cf, flush, broken)
     pairs = make_pairs(tmp_path, n=3)
     with pytest.raises(cf.TargetError):
-        cf.copy_batch(pairs, fs_type="fuseblk", driver="exfat-fuse")
+        cf.copy_batch(pairs, fs_type=fs_type, driver=driver)
     assert not list((tmp_path / "drive").rglob(f"*{cf.PART_SUFFIX}"))
     assert not any(dest.exists() for _src, dest in pairs)
 
@@ -110,16 +112,6 @@ def test_where_syncfs_is_missing_every_file_is_fsynced(tmp_path, events, monkeyp
     assert [e for e, _ in events] == ["fsync"] * 3 + ["read"] * 3
 
 
-def test_a_failed_flush_stops_the_run_and_leaves_no_temporary_files(tmp_path, monkeypatch):
-    def broken(path):
-        raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(cf, "_syncfs", broken)
-    pairs = make_pairs(tmp_path, n=3)
-    with pytest.raises(cf.TargetError):
-        cf.copy_batch(pairs, fs_type="ext4")
-    assert not list((tmp_path / "drive").rglob(f"*{cf.PART_SUFFIX}"))
-    assert not any(dest.exists() for _src, dest in pairs)
 
 
 def test_a_file_over_several_buffers_and_an_empty_file_copy_whole(tmp_path, monkeypatch):

@@ -17,13 +17,20 @@ def _already_there(store: MemoryBlobStore, files: dict[str, bytes], names: list[
     store.writes.clear()
 
 
-def test_one_listing_serves_the_check_and_the_upload(tmp_path):
-    files = tree(tmp_path / "src", n=9)
+def _upload_with(tmp_path, n: int, already: int):
+    """An upload of n files into a container that holds the first `already` of them; (files, store, result,
+    the names already there)."""
+    files = tree(tmp_path / "src", n=n)
     store = MemoryBlobStore()
-    there = sorted(files)[:4]
+    there = sorted(files)[:already]
     _already_there(store, files, there)
     result = go(tmp_path / "src", tmp_path / "h", store)
     assert result.exit_code == 0, result.message
+    return files, store, result, there
+
+
+def test_one_listing_serves_the_check_and_the_upload(tmp_path):
+    files, store, result, there = _upload_with(tmp_path, 9, 4)
     assert store.requests["list"] == 1
     assert not any(store.writes[n] for n in there)  # found by that one listing: not sent again
     assert result.files_sent == 5
@@ -32,12 +39,7 @@ def test_one_listing_serves_the_check_and_the_upload(tmp_path):
 
 def test_a_listing_cut_short_by_the_check_is_done_again_in_full(tmp_path, monkeypatch):
     monkeypatch.setattr("planner.transfer.listing.CHECK_LISTING_MOST", 3)  # more blobs than the check reads
-    files = tree(tmp_path / "src", n=9)
-    store = MemoryBlobStore()
-    there = sorted(files)[:6]
-    _already_there(store, files, there)
-    result = go(tmp_path / "src", tmp_path / "h", store)
-    assert result.exit_code == 0, result.message
+    files, store, result, there = _upload_with(tmp_path, 9, 6)
     assert store.requests["list"] == 2
     assert not any(store.writes[n] for n in there)
     assert_holds(store, files)
@@ -45,9 +47,6 @@ def test_a_listing_cut_short_by_the_check_is_done_again_in_full(tmp_path, monkey
 
 def test_an_old_check_listing_is_not_trusted(tmp_path, monkeypatch):
     monkeypatch.setattr("planner.transfer.listing.CHECK_LISTING_FRESH_S", -1.0)  # older than this: list again
-    files = tree(tmp_path / "src", n=6)
-    store = MemoryBlobStore()
-    _already_there(store, files, sorted(files)[:2])
-    result = go(tmp_path / "src", tmp_path / "h", store)
-    assert result.exit_code == 0 and store.requests["list"] == 2
+    files, store, result, _there = _upload_with(tmp_path, 6, 2)
+    assert store.requests["list"] == 2
     assert_holds(store, files)
