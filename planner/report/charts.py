@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import threading
 
 from planner.report.data import PlanReportData, SizeBin, UploadReportData
 from planner.report.series import ROLLING_BINS, binned, gaps, goal_bytes, rate_series, thin
@@ -40,26 +41,40 @@ COLOURS = {"rate": "#1f6f8b", "rate_fill": "#a9d3e0", "cap": "#c0392b", "pause":
            "bars": "#5b8c5a", "rtt": "#6c3483"}
 
 
+_LOADING = threading.Lock()
+
+
 def _load_matplotlib() -> None:
     """Import matplotlib's Figure and SVG backend without the docstrings it builds for each artist class as
     it defines them (a table of every settable property: about 0.2 of the ~0.9 CPU-seconds the import
-    takes; issue 14). They only serve help(); the builder is put back as soon as the import is done."""
+    takes; issue 14). They only serve help(); the builder is put back as soon as the import is done.
+    One thread at a time (`warm_up` may be importing in the background): a module another thread is still
+    importing is in sys.modules half made."""
     import sys
 
-    if "matplotlib.figure" in sys.modules:
-        return
-    try:
-        import matplotlib.artist as artist
+    with _LOADING:
+        if "matplotlib.figure" in sys.modules:
+            return
+        try:
+            import matplotlib.artist as artist
 
-        builder = artist.kwdoc
-    except (ImportError, AttributeError):  # another matplotlib: import it as it is
-        return
-    artist.kwdoc = lambda _artist: ""
-    try:
-        import matplotlib.backends.backend_svg  # noqa: F401
-        import matplotlib.figure  # noqa: F401
-    finally:
-        artist.kwdoc = builder
+            builder = artist.kwdoc
+        except (ImportError, AttributeError):  # another matplotlib: import it as it is
+            return
+        artist.kwdoc = lambda _artist: ""
+        try:
+            import matplotlib.backends.backend_svg  # noqa: F401
+            import matplotlib.figure  # noqa: F401
+        finally:
+            artist.kwdoc = builder
+
+
+def warm_up() -> None:
+    """Import what drawing a report needs (matplotlib, jinja2), so the report at the end of an upload is
+    drawn without waiting for them (planner.report.live starts this in the background on slow links)."""
+    _load_matplotlib()
+    import jinja2  # noqa: F401
+    import markupsafe  # noqa: F401
 
 
 def _svg(fig, name: str, label: str) -> str:

@@ -31,6 +31,13 @@ from planner.redact import redact
 
 DEFAULT_EVERY = 300.0  # seconds between two versions of the live report
 FIRST_AFTER = 60.0  # the first version after a minute of sending: a short job pays for no live report
+WARM_AFTER_S = 3.0
+WARM_BELOW_BPS = 100e6
+"""After WARM_AFTER_S of sending on a link slower than WARM_BELOW_BPS, the report's libraries (matplotlib,
+jinja2: ~0.6 s of CPU) are imported in the background, while the upload waits on the network anyway, rather
+than after its last byte (issue 14: 0.6 s of a 30-second upload's end). Not on fast links, where the
+transfer needs the CPU and holds more bytes in memory (the cost bench's peak RSS): there the report loads
+them at the end, as before."""
 
 
 class LiveReport:
@@ -119,8 +126,11 @@ class LiveReportUI:
     one after; its path is told (`inner.message`) when its first version is written; `close()` writes the
     last version (if there was a first) and closes `inner` if it has a close()."""
 
-    def __init__(self, inner: Any, *, clock: Clock | None = None, every: float = DEFAULT_EVERY) -> None:
+    def __init__(self, inner: Any, *, clock: Clock | None = None, every: float = DEFAULT_EVERY,
+                 warm: Callable[[], None] | None = None) -> None:
         self.inner, self.clock, self.every = inner, clock, every
+        self._warm = warm if warm is not None else _warm_in_background
+        self.warmed = False
         self.live: LiveReport | None = None
         self._journal: Path | None = None
         self._told = False
@@ -138,6 +148,9 @@ class LiveReportUI:
             return
         if self.live is None:
             self.live = LiveReport(self._journal, clock=self.clock, every=self.every)
+        if not self.warmed and snap is not None and snap.elapsed >= WARM_AFTER_S and 0 < snap.average_bps < WARM_BELOW_BPS:
+            self.warmed = True
+            self._warm()
         if self.live.tick() and not self._told:  # said when its first version is being written
             self._told = True
             minutes = f"{self.every / 60:g} min" if self.every >= 60 else f"{self.every:g} s"
@@ -166,3 +179,15 @@ class LiveReportUI:
 
     def __getattr__(self, name: str) -> Any:  # what else the inner UI offers (e.g. QuietUI.messages)
         return getattr(self.inner, name)
+
+
+def _warm_in_background() -> None:
+    def warm() -> None:
+        try:
+            from planner.report.charts import warm_up
+
+            warm_up()
+        except Exception:  # noqa: BLE001 - the report imports them again at the end and says what failed
+            pass
+
+    threading.Thread(target=warm, name="mdplan-report-warm-up", daemon=True).start()

@@ -92,3 +92,55 @@ def test_a_log_that_cannot_be_written_is_not_an_error(tmp_path):
     log = JobLog(tmp_path / "missing" / "job.log")
     log.write("run", "run 1 started")
     assert log.failed and not Path(tmp_path / "missing").exists()
+
+
+def _snap(elapsed: float, average_bps: float):
+    from planner.telemetry import Snapshot
+
+    return Snapshot(bytes_done=1, files_done=1, elapsed=elapsed, current_bps=average_bps, average_bps=average_bps,
+                    eta_seconds=None)
+
+
+def test_the_report_libraries_are_loaded_while_a_slow_link_sends(tmp_path):
+    """Issue 14: on a slow link the upload waits on the network, so matplotlib and jinja2 are imported then
+    (once, a few seconds in) instead of after the last byte, where a 30-second upload paid ~0.6 s for them."""
+    class P:
+        journal_path = tmp_path / "j.sqlite"
+
+    warmed: list[int] = []
+    ui = LiveReportUI(QuietUI(), clock=FakeClock(), warm=lambda: warmed.append(1))
+    ui.plan(P())
+    ui.progress(_snap(1.0, 9e6))
+    assert warmed == []  # not in the first seconds
+    for elapsed in (3.5, 4.0, 30.0):
+        ui.progress(_snap(elapsed, 9e6))
+    assert warmed == [1]
+
+
+def test_a_fast_link_loads_no_report_library_while_it_sends(tmp_path):
+    """Above 100 Mbit/s the transfer needs the CPU and holds more bytes in memory: the report loads its
+    libraries at the end (issue 14's cost figures)."""
+    class P:
+        journal_path = tmp_path / "j.sqlite"
+
+    warmed: list[int] = []
+    ui = LiveReportUI(QuietUI(), clock=FakeClock(), warm=lambda: warmed.append(1))
+    ui.plan(P())
+    for elapsed in (3.5, 10.0, 60.0):
+        ui.progress(_snap(elapsed, 400e6))
+    ui.progress(_snap(70.0, 0.0))  # nothing sent yet (a pause): says nothing about the link
+    assert warmed == []
+
+
+def test_warming_up_loads_what_the_report_draws_with(tmp_path):
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom planner.report.charts import warm_up\nwarm_up()\n"
+              "print(all(m in sys.modules for m in ('matplotlib.figure', 'matplotlib.backends.backend_svg', "
+              "'jinja2')))")
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MDPLAN_", "PYTHON"))}
+    env.update(PYTHONPATH=str(repo), MPLCONFIGDIR=str(tmp_path / "mpl"))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.stdout.strip() == "True", proc.stderr[-2000:]

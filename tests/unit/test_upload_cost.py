@@ -68,8 +68,9 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_sending_loads_no_report_library_and_runs_no_warm_up_thread(tmp_path):
-    """Before issue 14 a warm-up thread imported pandas and matplotlib (~75 MB) during the transfer, and
-    the live report drew its first page at the first progress call: both now wait for the transfer's end."""
+    """Before issue 14 a warm-up thread imported pandas and matplotlib (~75 MB) during every transfer, and
+    the live report drew its first page at the first progress call: both now wait for the transfer's end
+    (the report's libraries load early only on a link slower than 100 Mbit/s, test_live_report_and_log)."""
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True,
                           timeout=120, cwd=REPO, env=_env(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
