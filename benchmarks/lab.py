@@ -52,6 +52,12 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH_PYTHON = sys.executable
 
 
+FIELD_CC = "cubic"
+"""The congestion control of the field's senders (Windows, macOS and Linux out of the box); this VM's own
+default is BBR, which keeps sending into a full shallow queue (a quarter of the packets dropped with a dozen
+connections at 10 Mbit/s behind a 50 ms queue), so the issue-14 grids use this (`Link(sender_cc=...)`)."""
+
+
 class NeedsRoot(RuntimeError):
     """The lab builds namespaces and qdiscs: only root may."""
 
@@ -217,7 +223,7 @@ class Link:
 
     def __init__(self, rate_mbit: float | None = None, *, rtt_ms: float = 0.0,
                  reverse_mbit: float | None | str = "same", latency_ms: float = 50.0,
-                 burst_bytes: int | None = None) -> None:
+                 burst_bytes: int | None = None, sender_cc: str | None = None) -> None:
         if not is_root():
             raise NeedsRoot("skipped: needs root")
         missing = have_tools()
@@ -228,6 +234,7 @@ class Link:
         self.rtt_ms = float(rtt_ms)
         self.latency_ms = latency_ms
         self.burst_bytes = burst_bytes
+        self.sender_cc = sender_cc  # TCP congestion control of the host's connections into the lab (its route's)
         self.id = secrets.token_hex(3)
         self.ns = f"{NS_PREFIX}{self.id}-{os.getpid()}"  # the pid tells cleanup_stale whose it is
         self.router_ns = f"{NS_PREFIX}{self.id}r-{os.getpid()}"
@@ -269,7 +276,11 @@ class Link:
              "peer", "name", self.ns_if, "netns", self.ns])
         run(["ip", "addr", "add", f"{self.host_ip}/{near.prefixlen}", "dev", self.host_if])
         run(["ip", "link", "set", self.host_if, "up"])
-        run(["ip", "route", "add", str(far), "via", self.gw_ip, "dev", self.host_if])
+        # A route's own congestion control: the host's connections into the lab (mdplan, rclone, the ceiling's
+        # stream) use `sender_cc` whatever the machine's default is (this VM's is BBR; the field's senders,
+        # Windows, macOS and Linux out of the box, use cubic), and nothing else on the machine is touched.
+        congctl = ["congctl", self.sender_cc] if self.sender_cc else []
+        run(["ip", "route", "add", str(far), "via", self.gw_ip, "dev", self.host_if, *congctl])
         # The server sees the whole /24 on its link (the router answers ARP for the host's half): a
         # route via the router would vanish for good when the interface is set down (outage tests).
         self.ns_run(["ip", "addr", "add", f"{self.ns_ip}/{self.subnet.prefixlen}", "dev", self.ns_if])

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.lab import Link
+from benchmarks.lab import FIELD_CC, Link
 from benchmarks.runner import Context, Skip, Table, scenario
 from benchmarks.tools import (DataSet, LabStorage, ensure_rclone, mdplan, mdplan_has, phases, rclone_copy,
                               rclone_version, read_stats, require_mdplan, sample_set)
@@ -65,7 +65,7 @@ def _utilisation(ctx: Context, tools: list[str]) -> Table:
         limit = data.bytes * 8 / (case.rate_mbit * 1e6) * 3 + 60
         figures: dict[str, tuple[float, float | None, str]] = {}
         with tempfile.TemporaryDirectory(prefix="mdplan-bench-") as scratch, \
-                Link(case.rate_mbit, rtt_ms=case.rtt_ms) as link, \
+                Link(case.rate_mbit, rtt_ms=case.rtt_ms, sender_cc=FIELD_CC) as link, \
                 LabStorage(link, stats=Path(scratch) / "proxy-stats.txt") as storage:
             before = link.ceiling(5).bits_per_second
             for tool in tools:

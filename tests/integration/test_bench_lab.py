@@ -178,6 +178,23 @@ def test_link_shapes_both_directions_in_the_router_and_tears_down_completely():
 
 
 @needs_root
+def test_the_hosts_connections_into_the_lab_use_the_senders_congestion_control():
+    """Issue 14's grids send as the field does (cubic: Windows, macOS and Linux out of the box), whatever this
+    machine's default is (BBR here), through the route into the lab; nothing else on the machine changes."""
+    import socket
+
+    with Link(20, sender_cc="cubic") as link:
+        sink, line = link.python("benchmarks.ceiling", "sink", "--listen", f"{link.ns_ip}:0", "--warmup", "0")
+        port = int(line.rsplit(":", 1)[1])
+        with socket.create_connection((link.ns_ip, port), timeout=10) as sock:
+            sock.sendall(b"x" * 100_000)
+            shown = subprocess.run(["ss", "-tin", "dst", link.ns_ip], capture_output=True, text=True).stdout
+        route = subprocess.run(["ip", "route", "show", "dev", link.host_if], capture_output=True, text=True).stdout
+    assert " cubic " in shown, shown
+    assert "congctl cubic" in route and route.count("congctl") == 1, route
+
+
+@needs_root
 def test_one_tcp_stream_alone_fills_the_links_queue():
     """A modem lets one upload fill its queue (bufferbloat); the lab must too, or a single competing flow
     never raises the delay a polite upload reacts to. With the tbf on the host's own veth, TCP Small
