@@ -1,8 +1,9 @@
 """Copying files to the drive so that what is recorded is what the drive holds.
 
-A batch of files goes to temporary names beside their final ones, each hashed (MD5) in the same pass as
-it is read from the source (one reused buffer a thread, so reading, hashing and writing of several files
-overlap: hashlib lets go of the GIL for large buffers). Each file's write-out is started as soon as it is
+A batch of files goes to temporary names beside their final ones, each hashed (MD5) as it is read from the
+source: up to 16 MiB a file by reading threads ahead of the writes (readahead.py, within 64 MiB held), larger
+files in the same pass as they are written (one reused buffer a thread); reading, hashing and writing of
+several files overlap (hashlib lets go of the GIL for large buffers). Each file's write-out is started as soon as it is
 written (posix_fadvise DONTNEED, where the OS has it), then the whole batch is made durable: one syncfs(2)
 on Linux for a kernel file system (one journal commit instead of one a file); one fsync of the batch's last
 file through a FUSE driver that flushes its whole device on fsync (exfat-fuse, ntfs-3g: flushing.py says
@@ -23,6 +24,7 @@ import os
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -240,14 +242,39 @@ class _Written:
     write_seconds: float
 
 
-def _write_one(src: Path, dest: Path) -> _Written:
+def _write_held(ahead, part: Path) -> tuple[str, int, os.stat_result]:
+    """A source file read ahead (readahead.Ahead) to the temporary name, its write-out started."""
+    try:
+        fout = open(part, "wb", buffering=0)
+    except OSError as e:
+        raise TargetError(f"cannot create {part}: {e.strerror or e}", e.errno) from e
+    with fout:
+        try:
+            _write_all(fout, ahead.data)
+        except OSError as e:
+            fout.close()
+            _remove(part)
+            raise TargetError(f"cannot write {part}: {e.strerror or e}", e.errno) from e
+        _drop_cache(fout.fileno())
+    return ahead.md5, len(ahead.data), ahead.before
+
+
+def _write_one(src: Path, dest: Path, ahead: Future | None = None) -> _Written:
+    """One file to its temporary name: from `ahead` (a Future of readahead.Ahead: the file read and hashed
+    already) when given, else read, hashed and written in one pass."""
     part = part_name(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise TargetError(f"cannot create the folder {dest.parent}: {e.strerror or e}", e.errno) from e
     t0 = time.perf_counter()
-    md5, n, before = _write(src, part)
+    held = ahead.result() if ahead is not None else None  # OSError: the source could not be read
+    try:
+        streamed = held is None or held.data is None  # not read ahead: read, hashed and written in one pass
+        md5, n, before = _write(src, part) if streamed else _write_held(held, part)
+    finally:
+        if held is not None:
+            held.release()
     after = os.stat(src)
     if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or n != after.st_size:
         _remove(part)

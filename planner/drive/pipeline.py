@@ -2,7 +2,13 @@
 background, then N is read back; the pipeline never holds more than two batches.
 
     write(N+1)  ||  flush(N)        the copy pass and the drive's write-out overlap
-    settle():       wait flush(N), read back and rename N, start flush(N+1)
+    settle():       wait flush(N), read back and rename N, ask the OS for N+2's source files, start
+                    flush(N+1)
+
+Within a batch, reading threads read and hash whole files ahead of the writing threads (readahead.py), so
+the source is read and hashed while a flush holds the drive up; the OS is asked for the next batch's files
+before the flush starts, so those reads are not queued behind it where the source and the drive share a
+disk (measured with and without: CHANGELOG, issue 16).
 
 The safety rule is unchanged: a file is renamed into place and counted only after its whole batch was
 flushed (copyfile._flush) and the file itself was read back from the drive and its MD5 matched.
@@ -19,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from planner.drive import copyfile as cf
+from planner.drive import readahead as ra
 from planner.drive.flushing import flush_mode
 
 
@@ -36,15 +43,25 @@ class _Batch:
             cf._remove(part)
 
 
+def _write_one(pair: tuple[Path, Path], ahead: Future) -> object:
+    try:
+        return cf._guarded(cf._write_one, pair[0], pair[1], ahead)
+    finally:
+        ra.give_back(ahead)  # also when the write failed before it took the bytes: the next files wait for them
+
+
 class Pipeline:
-    """write() a batch, then settle(): the results of the batch before (None for the first), while the one
-    just written starts its flush. drain() settles what is left. A TargetError leaves no temporary files."""
+    """write() a batch, then settle(): the results of the batch before (None for the first); the one just
+    written is flushed while the next is written. drain() settles what is left. A TargetError leaves no
+    temporary files."""
 
     def __init__(self, fs_type: str = "unknown", driver: str | None = None, device: str | None = None) -> None:
         self.fs_type = fs_type
         self.device = device  # FUSE: the block device the driver writes through, dropped from the cache
         self.flush_mode = flush_mode(sys.platform, fs_type, driver)  # syncfs, one fsync, or an fsync a file
         self._pool = ThreadPoolExecutor(max_workers=cf.WORKERS)
+        self._readers = ThreadPoolExecutor(max_workers=ra.READERS)
+        self._budget: ra.ByteBudget | None = None
         self._bg = ThreadPoolExecutor(max_workers=1)
         self._flushing: _Batch | None = None
         self._fresh: _Batch | None = None
@@ -60,7 +77,9 @@ class Pipeline:
         if self._fresh is not None:
             raise RuntimeError("settle() the batch written before writing another")
         t0 = time.perf_counter()
-        written = list(self._pool.map(lambda p: cf._guarded(cf._write_one, *p), pairs))
+        budget = self._budget = ra.ByteBudget(ra.READ_AHEAD_BYTES)
+        ahead = [self._readers.submit(ra.read_ahead, src, i, budget) for i, (src, _dest) in enumerate(pairs)]
+        written = list(self._pool.map(_write_one, pairs, ahead))
         batch = _Batch(written, time.perf_counter() - t0)
         error = next((w for w in written if isinstance(w, cf.TargetError)), None)
         if error is not None:
@@ -68,8 +87,10 @@ class Pipeline:
             raise error
         self._fresh = batch
 
-    def settle(self) -> list | None:
-        """Read back the batch being flushed (after its flush) and start flushing the one written last."""
+    def settle(self, upcoming: list[Path] | None = None) -> list | None:
+        """Read back the batch being flushed (after its flush) and start flushing the one written last.
+        `upcoming`: the source files the next write() will likely copy; the OS is asked for them before the
+        flush starts, so their reads are not queued behind it where the source and the drive share a disk."""
         done, self._flushing = self._flushing, None
         results = None
         if done is not None:
@@ -80,6 +101,8 @@ class Pipeline:
                     self._fresh.discard()
                     self._fresh = None
                 raise
+        if upcoming:
+            ra.prefetch(upcoming)
         fresh, self._fresh = self._fresh, None
         if fresh is not None:
             fresh.flushing = self._bg.submit(cf._flush, fresh.parts(), self.flush_mode)
@@ -126,7 +149,10 @@ class Pipeline:
     def close(self) -> None:
         """Wait for the threads (a flush in the background, writes cut short by Ctrl-C); remove the temporary
         files of batches not read back."""
+        if self._budget is not None:
+            self._budget.close()  # a reader waiting for room gives up
         self._pool.shutdown(wait=True, cancel_futures=True)  # files not started yet are not started
+        self._readers.shutdown(wait=True, cancel_futures=True)
         for b in (self._flushing, self._fresh):
             if b is not None:
                 if b.flushing is not None:

@@ -236,7 +236,8 @@ class _Run:
             free -= need
             manifest += line
             if len(batch) >= BATCH_FILES or batch_bytes >= BATCH_BYTES:
-                if not self._copy_batch(batch):
+                upcoming = [self.source / r for r, _s, _m in pending[i + 1:i + 1 + BATCH_FILES]]
+                if not self._copy_batch(batch, upcoming):
                     return
                 batch, batch_bytes = [], 0
                 if known:
@@ -258,9 +259,10 @@ class _Run:
             self.progress(Progress(self.tally.files, files, self.tally.nbytes, nbytes, rate,
                                    left / rate if rate > 0 else None))
 
-    def _copy_batch(self, rels: list[str]) -> bool:
+    def _copy_batch(self, rels: list[str], upcoming: list[Path] | None = None) -> bool:
         """Copy a batch while the one before is flushed, then record the one before; False when the drive
-        failed or filled up (the run stops; the batch before is still read back and recorded)."""
+        failed or filled up (the run stops; the batch before is still read back and recorded). `upcoming`:
+        the files the next batch will likely hold (the pipeline asks the OS for them early)."""
         try:
             self.pipe.write([(self.source / rel, self.target / "data" / self.names.get(rel, rel)) for rel in rels])
         except TargetError as e:
@@ -268,11 +270,11 @@ class _Run:
             self._drive_failed(e)
             return False
         self.queued.append(rels)
-        return self._settle()
+        return self._settle(upcoming)
 
-    def _settle(self) -> bool:
+    def _settle(self, upcoming: list[Path] | None = None) -> bool:
         try:
-            results = self.pipe.settle()
+            results = self.pipe.settle(upcoming)
         except TargetError as e:
             self.queued.clear()  # neither batch in the pipeline was recorded; their temporary files are gone
             self._drive_failed(e)

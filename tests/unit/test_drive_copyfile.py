@@ -56,7 +56,7 @@ def test_through_a_driver_that_flushes_its_whole_device_one_fsync_of_the_last_fi
         tmp_path, events, monkeypatch, driver):
     real_write = cf._write_one
     monkeypatch.setattr(cf, "_write_one",
-                        lambda src, dest: events.append(("written", dest.name)) or real_write(src, dest))
+                        lambda src, dest, *ahead: events.append(("written", dest.name)) or real_write(src, dest, *ahead))
     pairs = make_pairs(tmp_path)
     out = cf.copy_batch(pairs, fs_type="fuseblk", driver=driver)
     kinds = [e for e, _ in events]

@@ -35,10 +35,10 @@ def test_the_next_batch_is_written_while_the_one_before_is_flushed(tmp_path, mon
     real_write, real_flush = cf._write_one, cf._flush
     a_part = cf.part_name(a[0][1]).name
 
-    def write_one(src, dest):
+    def write_one(src, dest, *ahead):
         if src.name.startswith("B"):
             b_started.set()
-        return real_write(src, dest)
+        return real_write(src, dest, *ahead)
 
     def flush(parts, fs_type):
         if any(p.name == a_part for p in parts):  # a sequential run would wait here the full 10 s, then fail
@@ -80,10 +80,10 @@ def test_a_drive_error_while_writing_still_settles_the_batch_before(tmp_path, mo
     a, b = batch(tmp_path, "A"), batch(tmp_path, "B")
     real_write = cf._write_one
 
-    def write_one(src, dest):
+    def write_one(src, dest, *ahead):
         if src.name == "B_1.JPG":
             raise cf.TargetError("No space left on device", 28)
-        return real_write(src, dest)
+        return real_write(src, dest, *ahead)
 
     monkeypatch.setattr(cf, "_write_one", write_one)
     with Pipeline("ext4") as pipe:
@@ -163,10 +163,10 @@ def test_a_drive_that_fills_mid_run_keeps_the_batches_before_and_is_a_valid_bag(
     real_write = cf._write_one
     full_at = sorted(make_set(tmp_path / "src"))[4]  # the third batch
 
-    def write_one(src, dest):
+    def write_one(src, dest, *ahead):
         if src.as_posix().endswith(full_at):
             raise cf.TargetError("No space left on device", 28)
-        return real_write(src, dest)
+        return real_write(src, dest, *ahead)
 
     monkeypatch.setattr(cf, "_write_one", write_one)
     res = copy_to_drive(DriveOptions(tmp_path / "src", tmp_path / "bag"))
