@@ -31,6 +31,14 @@ modem queue that overflows, a connection whose retransmission timer backs off go
 (planner.azure.client.MIN_STALL_S, 15 s) and is sent again (issue 14: 54 requests on 10 Mbit/s x 600 ms)."""
 
 
+GAIN = 0.02
+"""A step up (half again as many requests) is kept when it raises the rate by this much: 5% until issue 14's
+fast corner (200 Mbit/s x 100 ms, small files, 2 cores shared with the service), where the rate rises slowly
+with requests in flight (9 -> 13 gained 3-4%) and the tuner went back to 9 and held at 87.9% of the ceiling,
+95.9% with 32. A false step on a noisy window costs a few requests more in flight (memory-bounded, and the
+share rule caps them on slow links); a probe down is kept within half of it."""
+
+
 class WorkerGate:
     """How many workers may be sending at once; the tuner moves the limit, workers wait at the gate."""
 
@@ -67,7 +75,7 @@ class Tuner:
 
     Like iperf's -P ramp with AzCopy bench's rule: the first window after each change is discarded
     (requests started under the old limit are still finishing). Growing: x1.5 (at least +2) a step while
-    a step gains more than `gain`; when a step gains less, back to the last step that did (same rate,
+    a step gains more than `gain` (GAIN); when a step gains less, back to the last step that did (same rate,
     fewer connections) and hold. Holding: every `probe_every` windows try a step up (kept if it gains
     more than `gain`, and growth resumes) or, in turn, a step down (kept if the rate stays within
     `gain`/2: fewer requests in flight for the same throughput). A timeout cuts the limit by a quarter
@@ -75,7 +83,7 @@ class Tuner:
     congestion; issue 14). Never above `maximum` (the memory bound) nor below MIN_WORKERS.
     """
 
-    def __init__(self, start: int, maximum: int, *, window: float = 4.0, gain: float = 0.05,
+    def __init__(self, start: int, maximum: int, *, window: float = 4.0, gain: float = GAIN,
                  probe_every: int = 4, request_bytes: float | None = None, share_s: float = SHARE_S) -> None:
         self.maximum = max(MIN_WORKERS, maximum)
         self.request_bytes, self.share_s = request_bytes, share_s
@@ -83,6 +91,7 @@ class Tuner:
         self.window, self.gain, self.probe_every = window, gain, probe_every
         self._growing = self.limit < self.maximum
         self._last_rate: float | None = None  # growing: the rate at the last step that gained
+        self._best = 0.0  # the best held rate since the last timeout: probes down are measured against it
         self._previous = self.limit  # the limit before the current step or probe
         self._probe: str | None = None  # "up" or "down" while a probe is measured
         self._next_probe = "up"
@@ -120,7 +129,7 @@ class Tuner:
             return None  # requests that timed out together are one event, not one cut each
         self._cut_at = now
         new = max(MIN_WORKERS, self.limit * 3 // 4)
-        self._growing, self._probe, self._held = False, None, []
+        self._growing, self._probe, self._held, self._best = False, None, [], 0.0
         self._window_start, self._window_bytes = now, 0
         if new == self.limit:
             return None
@@ -129,8 +138,8 @@ class Tuner:
     def _grow(self, rate: float) -> int | None:
         if self._last_rate is not None and rate < self._last_rate * (1 + self.gain):
             self._growing, self._held = False, []
-            if self._previous != self.limit:
-                return self._change(self._previous)
+            if self._previous != self.limit and rate < self._last_rate * (1 + self.gain / 2):
+                return self._change(self._previous)  # gained (next to) nothing: the same rate with fewer
             self._held.append(rate)
             return None
         self._last_rate = rate
@@ -145,6 +154,7 @@ class Tuner:
         if len(self._held) < self.probe_every:
             return None
         held = sorted(self._held)[len(self._held) // 2]  # the median: one slow window is not the link
+        self._best = max(self._best, held)
         self._last_rate, self._held = held, []
         direction, self._next_probe = self._next_probe, ("down" if self._next_probe == "up" else "up")
         new = self._step_up(1.25, 2) if direction == "up" else max(MIN_WORKERS, self.limit * 4 // 5)
@@ -159,7 +169,9 @@ class Tuner:
         if direction == "up" and rate >= held * (1 + self.gain):
             self._last_rate, self._growing, self._next_probe = rate, True, "up"
             return None
-        if direction == "down" and rate >= held * (1 - self.gain / 2):
+        # against the best rate held so far, not this count's own: each probe down kept within a small loss
+        # of the count before would let the limit sink step by step on a link where more requests gain little
+        if direction == "down" and rate >= max(held, self._best) * (1 - self.gain / 2):
             self._held, self._next_probe = [rate], "down"  # the same rate with fewer: try fewer still
             return None
         return self._change(self._previous, keep_previous=True)
