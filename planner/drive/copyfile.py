@@ -94,6 +94,24 @@ def _write_all(f, data: memoryview) -> None:
         data = data[n:]
 
 
+def _create(part: Path):
+    """The temporary file, opened for writing; TargetError when the drive will not take it."""
+    try:
+        return open(part, "wb", buffering=0)
+    except OSError as e:
+        raise TargetError(f"cannot create {part}: {e.strerror or e}", e.errno) from e
+
+
+def _put(fout, part: Path, data: memoryview) -> None:
+    """Write `data` to the temporary file; on failure it is closed and removed, and TargetError raised."""
+    try:
+        _write_all(fout, data)
+    except OSError as e:
+        fout.close()
+        _remove(part)
+        raise TargetError(f"cannot write {part}: {e.strerror or e}", e.errno) from e
+
+
 def _write(src: Path, part: Path) -> tuple[str, int, os.stat_result]:
     """Source to the temporary name, hashed as read, its write-out started (made durable by _flush).
     OSError: the source could not be read; TargetError: the drive could not be written."""
@@ -103,11 +121,7 @@ def _write(src: Path, part: Path) -> tuple[str, int, os.stat_result]:
     with open(src, "rb", buffering=0) as fin:
         before = os.fstat(fin.fileno())
         _advise(fin.fileno(), "POSIX_FADV_SEQUENTIAL")
-        try:
-            fout = open(part, "wb", buffering=0)
-        except OSError as e:
-            raise TargetError(f"cannot create {part}: {e.strerror or e}", e.errno) from e
-        with fout:
+        with _create(part) as fout:
             while True:
                 try:
                     k = fin.readinto(buf)
@@ -118,12 +132,7 @@ def _write(src: Path, part: Path) -> tuple[str, int, os.stat_result]:
                 if not k:
                     break
                 h.update(buf[:k])
-                try:
-                    _write_all(fout, buf[:k])
-                except OSError as e:
-                    fout.close()
-                    _remove(part)
-                    raise TargetError(f"cannot write {part}: {e.strerror or e}", e.errno) from e
+                _put(fout, part, buf[:k])
                 n += k
             _drop_cache(fout.fileno())  # on Linux this starts the write-out while the next file is hashed
     return h.hexdigest(), n, before
@@ -244,17 +253,8 @@ class _Written:
 
 def _write_held(ahead, part: Path) -> tuple[str, int, os.stat_result]:
     """A source file read ahead (readahead.Ahead) to the temporary name, its write-out started."""
-    try:
-        fout = open(part, "wb", buffering=0)
-    except OSError as e:
-        raise TargetError(f"cannot create {part}: {e.strerror or e}", e.errno) from e
-    with fout:
-        try:
-            _write_all(fout, ahead.data)
-        except OSError as e:
-            fout.close()
-            _remove(part)
-            raise TargetError(f"cannot write {part}: {e.strerror or e}", e.errno) from e
+    with _create(part) as fout:
+        _put(fout, part, ahead.data)
         _drop_cache(fout.fileno())
     return ahead.md5, len(ahead.data), ahead.before
 
