@@ -98,6 +98,7 @@ class OwnOutputs:
         self._dirs = [(_resolved(journal_home()), "mdplan's state folder (job journals)"),
                       (_resolved(default_report_dir()), "mdplan's reports folder")]
         self._files: set[Path] = set()
+        self._folders: dict[str, tuple[str, str | None]] = {}  # a folder as walked -> (resolved, why)
         for p in report_paths:
             try:
                 r = _resolved(Path(p))
@@ -106,19 +107,43 @@ class OwnOutputs:
             except (OSError, ValueError):  # a path the system cannot hold (NUL, too long): the writer says so
                 continue
             self._files.update({r, r.with_suffix(".csv"), r.with_suffix(".html")})
+        self._file_keys = {os.path.normcase(str(f)) for f in self._files}
+        self._dir_keys: dict[str, str] = {}
+        for folder, why in reversed(self._dirs):  # the first folder's phrase wins, as in the walk up
+            self._dir_keys[os.path.normcase(str(folder))] = why
 
     def reason(self, path: Path | str) -> str | None:
         """Why `path` is mdplan's own output (a short phrase for the manifest), or None if it is not."""
-        name = Path(path).name
+        text = os.fspath(path)
+        name = os.path.basename(text)
         if _NAME_RE.match(name) or _TEMP_RE.match(name):
             return "an mdplan report"
-        r = _resolved(Path(path))
-        if r in self._files:
+        if os.path.islink(text):  # a link: wherever it leads, resolved (rare; the folder cache is for files)
+            return self._reason_resolved(_resolved(Path(text)))
+        parent, in_folder = self._folder(os.path.dirname(text))
+        r = os.path.normcase(os.path.join(parent, name))
+        if r in self._file_keys:
             return "an mdplan report"
+        return self._dir_keys.get(r, in_folder)
+
+    def _reason_resolved(self, r: Path) -> str | None:
+        return "an mdplan report" if r in self._files else self._in_folder(r)
+
+    def _in_folder(self, r: Path) -> str | None:
         for folder, why in self._dirs:
             if r == folder or folder in r.parents:
                 return why
         return None
+
+    def _folder(self, folder: str) -> tuple[str, str | None]:
+        """A folder resolved once a scan, and which of mdplan's folders it is or lies in (None: the user's).
+        Resolving every file's path (links, '..') cost 0.2 ms a file: 1.5 of the 2 s a 7,200-file scan took
+        before the first byte went out (issue 14)."""
+        known = self._folders.get(folder)
+        if known is None:
+            r = _resolved(Path(folder))
+            known = self._folders[folder] = (str(r), self._in_folder(r))
+        return known
 
 
 def own_outputs(report_paths: Iterable[Path | str] = ()) -> OwnOutputs:

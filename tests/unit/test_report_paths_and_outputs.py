@@ -105,3 +105,52 @@ def test_mdplan_outputs_are_recognised_and_the_users_files_are_not(tmp_path, hom
     for name in ("IMG_0001.JPG", "mdplan-notes.txt", "report.html", "cam_sig=3_IMG0001.jpg"):
         assert own.reason(src / name) is None
     assert is_mdplan_output(home / "rates.json") and not is_mdplan_output(src / "IMG_0001.JPG")
+
+
+def _link(target: Path, link: Path) -> None:
+    try:
+        link.symlink_to(target, target_is_directory=target.is_dir())
+    except (OSError, NotImplementedError):  # Windows without the right to make links
+        pytest.skip("this system cannot make symbolic links")
+
+
+def test_links_are_judged_by_where_they_lead(tmp_path, home):
+    """The folder cache must not change the answers: a folder reached through a link that leads into the
+    state folder, a file link that leads to a report, and files inside a folder given as --report."""
+    from planner.report import own_outputs
+
+    (home / "jobs").mkdir(parents=True)
+    (home / "jobs" / "abc.sqlite").write_text("x")
+    src = tmp_path / "images"
+    src.mkdir()
+    _link(home / "jobs", src / "linked")
+    report = tmp_path / "out" / "team.html"
+    report.parent.mkdir()
+    report.write_text("<html>")
+    _link(report, src / "copy.html")
+    folder_report = tmp_path / "reports-here"
+    folder_report.mkdir()
+    own = own_outputs([report, folder_report])
+    assert own.reason(src / "linked" / "abc.sqlite") == "mdplan's state folder (job journals)"
+    assert own.reason(src / "copy.html") == "an mdplan report"
+    assert own.reason(folder_report / "notes.txt") == "mdplan's reports folder"
+    assert own.reason(src / "IMG_0001.JPG") is None and own.reason(src / "linked") is not None
+
+
+def test_a_scan_resolves_each_folder_once_not_each_file(tmp_path, home, monkeypatch):
+    """Resolving every file's path cost 0.2 ms a file (1.5 s of a 7,200-file scan, 3.5 minutes a million files)
+    before the first byte went out (issue 14); a folder is resolved once."""
+    from planner.report import own_outputs
+
+    src = tmp_path / "images"
+    for site in ("A", "B"):
+        (src / site).mkdir(parents=True)
+        for i in range(50):
+            (src / site / f"IMG_{i:04}.JPG").write_bytes(b"x")
+    own = own_outputs([])
+    calls = []
+    real = Path.resolve
+    monkeypatch.setattr(Path, "resolve", lambda self, *a, **k: calls.append(self) or real(self, *a, **k))
+    files = sorted(src.rglob("*.JPG"))
+    assert [own.reason(f) for f in files] == [None] * 100
+    assert len(calls) == 2, calls
