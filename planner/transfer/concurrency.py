@@ -36,7 +36,23 @@ GAIN = 0.02
 fast corner (200 Mbit/s x 100 ms, small files, 2 cores shared with the service), where the rate rises slowly
 with requests in flight (9 -> 13 gained 3-4%) and the tuner went back to 9 and held at 87.9% of the ceiling,
 95.9% with 32. A false step on a noisy window costs a few requests more in flight (memory-bounded, and the
-share rule caps them on slow links); a probe down is kept within half of it."""
+share rule caps them on slow links); a probe down is kept within a quarter of it."""
+
+
+MIN_WINDOW = 2.0
+PER_WORKER = 6
+"""While growing, a window may end early, after MIN_WINDOW, once each request in flight has had time to send
+PER_WORKER requests' bytes (window bytes >= limit x PER_WORKER x the mean request): a step's effect shows
+within a request's time, and on a fast link with small files a request takes a tenth of a second. A window
+that is only waited out (after a change) or only sets the first rate to compare with is half of that.
+Issue 14's fast corner (200 Mbit/s x 100 ms) spent its first 13 s at 6-9 requests (87-92% of the ceiling)
+in 4-second windows. On a slow or long link the full `window` passes first: nothing changes there."""
+
+
+LOSS = 0.05
+"""A growth step that lowered the rate by more than this is undone at once. A smaller fall in one short window
+is as likely the link's noise (+-5% a second at the fast corner, on 2 cores shared with the service): the
+step is held, and the probes down while holding give requests back that gain nothing, over longer windows."""
 
 
 class WorkerGate:
@@ -75,10 +91,13 @@ class Tuner:
 
     Like iperf's -P ramp with AzCopy bench's rule: the first window after each change is discarded
     (requests started under the old limit are still finishing). Growing: x1.5 (at least +2) a step while
-    a step gains more than `gain` (GAIN); when a step gains less, back to the last step that did (same rate,
-    fewer connections) and hold. Holding: every `probe_every` windows try a step up (kept if it gains
-    more than `gain`, and growth resumes) or, in turn, a step down (kept if the rate stays within
-    `gain`/2: fewer requests in flight for the same throughput). A timeout cuts the limit by a quarter
+    a step gains more than `gain` (GAIN), in windows that end early once each request in flight has sent
+    PER_WORKER requests' bytes (MIN_WINDOW at least); when a step gains less, hold there: the step is the
+    headroom over the count that filled the link (a round trip that grows, a slow request), kept as long as
+    it costs no rate; back to the count before only when the step lost more than LOSS. Holding: every
+    `probe_every` windows try a step up (kept if it gains more than `gain`, and growth resumes) or, in
+    turn, a step down (kept if the rate stays within `gain`/4 of the best rate held: fewer requests in
+    flight for the same throughput). A timeout cuts the limit by a quarter
     and holds; it is never the end of growing (a single stalled request on a long link is not
     congestion; issue 14). Never above `maximum` (the memory bound) nor below MIN_WORKERS.
     """
@@ -111,7 +130,7 @@ class Tuner:
             self._window_start = now
             return None
         self._window_bytes += bytes_acked
-        if now - self._window_start < self.window:
+        if not self._window_over(now - self._window_start):
             return None
         rate = self._window_bytes / (now - self._window_start)
         self._window_start, self._window_bytes = now, 0
@@ -123,6 +142,17 @@ class Tuner:
         if self._growing:
             return self._grow(rate)
         return self._hold(rate)
+
+    def _window_over(self, elapsed: float) -> bool:
+        """The window is `window` long; while growing it may end early (PER_WORKER). A window that is only
+        waited out (after a change) or only sets the first rate to compare with is half as long."""
+        if elapsed >= self.window:
+            return True
+        if not self._growing or self._probe is not None or not self.request_bytes:
+            return False
+        half = self._skip or self._last_rate is None
+        least, per_worker = (MIN_WINDOW / 2, PER_WORKER / 2) if half else (MIN_WINDOW, PER_WORKER)
+        return elapsed >= least and self._window_bytes >= self.limit * per_worker * self.request_bytes
 
     def _timed_out(self, now: float) -> int | None:
         if self._cut_at is not None and now - self._cut_at < self.window:
@@ -138,8 +168,8 @@ class Tuner:
     def _grow(self, rate: float) -> int | None:
         if self._last_rate is not None and rate < self._last_rate * (1 + self.gain):
             self._growing, self._held = False, []
-            if self._previous != self.limit and rate < self._last_rate * (1 + self.gain / 2):
-                return self._change(self._previous)  # gained (next to) nothing: the same rate with fewer
+            if self._previous != self.limit and rate < self._last_rate * (1 - LOSS):
+                return self._change(self._previous)  # the step lost rate: back to the count before it
             self._held.append(rate)
             return None
         self._last_rate = rate
@@ -171,7 +201,7 @@ class Tuner:
             return None
         # against the best rate held so far, not this count's own: each probe down kept within a small loss
         # of the count before would let the limit sink step by step on a link where more requests gain little
-        if direction == "down" and rate >= max(held, self._best) * (1 - self.gain / 2):
+        if direction == "down" and rate >= max(held, self._best) * (1 - self.gain / 4):
             self._held, self._next_probe = [rate], "down"  # the same rate with fewer: try fewer still
             return None
         return self._change(self._previous, keep_previous=True)

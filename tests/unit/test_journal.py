@@ -195,12 +195,14 @@ def test_tuner_grows_while_rate_rises_then_holds_and_eases_off_on_timeouts():
     # a link that holds 10 workers' worth: each worker moves 100 bytes/s until the link is full
     t = Tuner(2, 32, window=1.0)
     now = 0.0
-    for _ in range(20):
+    for _ in range(12):
         now += 1.0
         t.observe(now, min(t.limit, 10) * 100, 0)
-    assert 10 <= t.limit <= 16  # grew past the knee once, then stopped
+    # grew past the knee (13 still gained) and holds the step after it, which gained nothing and lost
+    # nothing, as headroom (issue 14: a step back to the knee left the fast corner 1-2% short)
+    assert 13 < t.limit <= 20
     settled = t.limit
-    for _ in range(3):  # holds (issue 14: it probes again every few windows, so only the first three)
+    for _ in range(2):  # holds (issue 14: it probes again every few windows, so only the first two)
         now += 1.0
         assert t.observe(now, 1000, 0) is None
     assert t.limit == settled
