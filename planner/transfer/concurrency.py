@@ -55,6 +55,13 @@ is as likely the link's noise (+-5% a second at the fast corner, on 2 cores shar
 step is held, and the probes down while holding give requests back that gain nothing, over longer windows."""
 
 
+DOWN_WINDOWS = 2
+"""A probe down is kept only when this many windows in a row each stay within `gain`/4 of the best rate held.
+With one window (+-2.5% of noise at the fast corner) a probe that cost 1% passed four times in ten, and the
+limit sank probe by probe on a link where a few more requests gain a percent or two: 19 -> 15 -> 12 -> 9
+over a 2-minute upload, and in a simulation with 4% noise to 3-5 within 60 windows."""
+
+
 class WorkerGate:
     """How many workers may be sending at once; the tuner moves the limit, workers wait at the gate."""
 
@@ -103,9 +110,10 @@ class Tuner:
     """
 
     def __init__(self, start: int, maximum: int, *, window: float = 4.0, gain: float = GAIN,
-                 probe_every: int = 4, request_bytes: float | None = None, share_s: float = SHARE_S) -> None:
+                 probe_every: int = 4, request_bytes: float | None = None, share_s: float = SHARE_S,
+                 rtt_ms: float | None = None) -> None:
         self.maximum = max(MIN_WORKERS, maximum)
-        self.request_bytes, self.share_s = request_bytes, share_s
+        self.request_bytes, self.share_s, self.rtt_ms = request_bytes, share_s, rtt_ms
         self.limit = max(MIN_WORKERS, min(start, self.maximum))
         self.window, self.gain, self.probe_every = window, gain, probe_every
         self._growing = self.limit < self.maximum
@@ -113,6 +121,7 @@ class Tuner:
         self._best = 0.0  # the best held rate since the last timeout: probes down are measured against it
         self._previous = self.limit  # the limit before the current step or probe
         self._probe: str | None = None  # "up" or "down" while a probe is measured
+        self._down_windows: list[float] = []  # a probe down's windows so far, each within the tolerance
         self._next_probe = "up"
         self._held: list[float] = []  # rates seen while holding at this limit
         self._skip = False
@@ -159,7 +168,7 @@ class Tuner:
             return None  # requests that timed out together are one event, not one cut each
         self._cut_at = now
         new = max(MIN_WORKERS, self.limit * 3 // 4)
-        self._growing, self._probe, self._held, self._best = False, None, [], 0.0
+        self._growing, self._probe, self._held, self._best, self._down_windows = False, None, [], 0.0, []
         self._window_start, self._window_bytes = now, 0
         if new == self.limit:
             return None
@@ -187,8 +196,8 @@ class Tuner:
         self._best = max(self._best, held)
         self._last_rate, self._held = held, []
         direction, self._next_probe = self._next_probe, ("down" if self._next_probe == "up" else "up")
-        new = self._step_up(1.25, 2) if direction == "up" else max(MIN_WORKERS, self.limit * 4 // 5)
-        if new == self.limit:
+        new = self._step_up(1.25, 2) if direction == "up" else max(self.floor(), self.limit * 4 // 5)
+        if new >= self.limit if direction == "down" else new == self.limit:
             return None
         self._probe = direction
         return self._change(new)
@@ -202,9 +211,27 @@ class Tuner:
         # against the best rate held so far, not this count's own: each probe down kept within a small loss
         # of the count before would let the limit sink step by step on a link where more requests gain little
         if direction == "down" and rate >= max(held, self._best) * (1 - self.gain / 4):
+            self._down_windows.append(rate)
+            if len(self._down_windows) < DOWN_WINDOWS:
+                self._probe = "down"  # one window more: a single window's noise keeps too many probes down
+                return None
+            self._down_windows = []
             self._held, self._next_probe = [rate], "down"  # the same rate with fewer: try fewer still
             return None
+        self._down_windows = []
         return self._change(self._previous, keep_previous=True)
+
+    def floor(self) -> int:
+        """The fewest requests a probe down may leave: what the concurrency model (`auto_workers`) says the
+        best rate held needs at the link's round trip for these requests' size (MIN_WORKERS when the round
+        trip or the size is unknown), within the share rule. Noise lets a probe that costs a percent pass
+        now and then, so probes alone let the limit sink below what the link needs (issue 14's fast corner:
+        19 -> 15 -> 12 -> 9 in a 2-minute upload); the model is the floor, the probes adjust above it."""
+        if not (self.rtt_ms and self.request_bytes and self._best):
+            return MIN_WORKERS
+        need = auto_workers(self._best * 8, self.rtt_ms, self.request_bytes)
+        share = int(self._best * self.share_s / self.request_bytes)
+        return max(MIN_WORKERS, min(need, share, self.maximum))
 
     def _step_up(self, factor: float, at_least: int) -> int:
         """The next count up: never past the memory bound, nor (with `request_bytes`) past the count at which

@@ -267,3 +267,41 @@ def test_a_step_that_gains_little_is_kept_as_headroom_and_one_that_loses_is_undo
     assert step_to(975) == 15  # 2.5% lower in one window: noise as likely as not; held, probes settle it
     assert step_to(920) == 10  # lost 8%: back at once
     assert step_to(1100) == 22  # gained 10%: on up
+
+
+def test_probes_down_stop_at_what_the_model_says_the_measured_rate_needs():
+    """A probe down that costs a percent passes a noisy window now and then, so probes alone let the limit
+    sink below what the link needs (issue 14's fast corner: 19 -> 15 -> 12 -> 9 over a 2-minute upload).
+    The concurrency model is the floor: no probe down below auto_workers(best rate held, round trip, size)."""
+    size, most = 350_000, 200e6 / 8
+
+    def flat(n: int) -> float:  # no count gains or loses here: only the noise could move the limit down
+        return most
+
+    tuner = Tuner(20, max_workers_for(size), request_bytes=size, rtt_ms=50)
+    seen = run_tuner(tuner, flat, 80, noise=0.04, seed=3)
+    floor = tuner.floor()
+    assert floor >= auto_workers(0.95 * most * 8, 50, size) >= 20
+    assert min(limit for limit, _ in seen[2:]) >= floor, [limit for limit, _ in seen]
+    blind = run_tuner(Tuner(20, max_workers_for(size), request_bytes=size), flat, 80, noise=0.04, seed=3)
+    assert min(limit for limit, _ in blind[2:]) < floor  # without the round trip, only the probes decide
+
+
+def test_a_probe_down_needs_two_windows_in_a_row_within_the_tolerance():
+    from planner.transfer.concurrency import DOWN_WINDOWS
+
+    assert DOWN_WINDOWS == 2
+    tuner = Tuner(20, 20, window=1.0, probe_every=1)  # at its most: it holds and probes only down
+    tuner.observe(0.0, 0, 0)
+    assert tuner.observe(1.0, 1000, 0) is None  # held; no room for a probe up
+    assert tuner.observe(2.0, 1000, 0) == 16  # probe down
+    assert tuner.observe(3.0, 1000, 0) is None  # waited out
+    assert tuner.observe(4.0, 1000, 0) is None  # the first window within the tolerance: one more
+    assert tuner.observe(5.0, 900, 0) == 20  # the second lost 10%: back to 20
+    assert tuner.observe(6.0, 1000, 0) is None  # waited out
+    assert tuner.observe(7.0, 1000, 0) is None  # held (no room up)
+    assert tuner.observe(8.0, 1000, 0) == 16  # down again
+    assert tuner.observe(9.0, 1000, 0) is None
+    assert tuner.observe(10.0, 1000, 0) is None
+    assert tuner.observe(11.0, 1000, 0) is None  # two windows in a row held the rate: kept
+    assert tuner.limit == 16
