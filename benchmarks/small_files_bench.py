@@ -67,7 +67,8 @@ def small_files(ctx: Context) -> Table:
         "Estimate: planner.estimate.estimate for the same files with the ceiling as a to-the-container "
         "figure and the link's round trip (the uploader's concurrency model), over mdplan's wall time.",
         f"Peer: rclone {rclone_version() if peer else '(not installed)'}, `rclone copy SRC :azureblob:` given "
-        "the same SAS URL; its defaults (4 transfers) on the smaller set named in the cell, timed the same way.",
+        "the same SAS URL; its defaults (4 transfers) on the smaller set named in the cell, timed the same way. "
+        "Each tool's run starts on an empty emulator (Azurite in memory slows with the blobs it holds).",
     ]
     return table
 
@@ -90,7 +91,7 @@ def _case(ctx: Context, table: Table, case: Case, peer: bool) -> None:
         time.sleep(0.3)  # the proxy's last samples
         split = phases(scratch / "proxy-stats.txt", ran)
         workers = _workers(scratch / "home")
-        storage.drop(sas)  # in-memory emulator: the peer runs next, without mdplan's blobs (2.5 GB at 200 Mbit/s)
+        storage.restart()  # each tool on an empty emulator (LabStorage.restart: Azurite slows with what it holds)
         peers = _peers(ctx, storage, scratch, data, small, limit) if peer else {}
         ceiling = max(before, link.ceiling(5).bits_per_second)
     wall_bps = data.bytes * 8 / ran.seconds
@@ -111,6 +112,8 @@ def _peers(ctx: Context, storage: LabStorage, scratch: Path, data, small, limit:
     """rclone's wall seconds: with --transfers 32 on the same files, with its defaults on the small set."""
     out: dict[str, float] = {}
     for key, flags, folder in (("32", ["--transfers", "32"], data), ("default", [], small)):
+        if out:
+            storage.restart()
         sas = storage.container(f"rclone{key}")
         ran = rclone_copy(folder.root, sas, ctx=ctx, timeout=ctx.budget.timeout(limit * 2), scratch=scratch,
                           flags=flags)
