@@ -103,10 +103,11 @@ class Tuner:
     headroom over the count that filled the link (a round trip that grows, a slow request), kept as long as
     it costs no rate; back to the count before only when the step lost more than LOSS. Holding: every
     `probe_every` windows try a step up (kept if it gains more than `gain`, and growth resumes) or, in
-    turn, a step down (kept if the rate stays within `gain`/4 of the best rate held: fewer requests in
-    flight for the same throughput). A timeout cuts the limit by a quarter
-    and holds; it is never the end of growing (a single stalled request on a long link is not
-    congestion; issue 14). Never above `maximum` (the memory bound) nor below MIN_WORKERS.
+    turn, a step down (kept if DOWN_WINDOWS windows in a row stay within `gain`/4 of the best rate held:
+    fewer requests in flight for the same throughput), never below `floor()`, what the concurrency model
+    says the best rate needs at `rtt_ms`. A timeout cuts the limit by a quarter and holds; it is never the
+    end of growing (a single stalled request on a long link is not congestion; issue 14). Never above
+    `maximum` (the memory bound) nor below MIN_WORKERS.
     """
 
     def __init__(self, start: int, maximum: int, *, window: float = 4.0, gain: float = GAIN,
@@ -197,7 +198,7 @@ class Tuner:
         self._last_rate, self._held = held, []
         direction, self._next_probe = self._next_probe, ("down" if self._next_probe == "up" else "up")
         new = self._step_up(1.25, 2) if direction == "up" else max(self.floor(), self.limit * 4 // 5)
-        if new >= self.limit if direction == "down" else new == self.limit:
+        if new == self.limit or (direction == "down" and new > self.limit):  # at the bound, or at the floor
             return None
         self._probe = direction
         return self._change(new)
@@ -230,16 +231,20 @@ class Tuner:
         if not (self.rtt_ms and self.request_bytes and self._best):
             return MIN_WORKERS
         need = auto_workers(self._best * 8, self.rtt_ms, self.request_bytes)
-        share = int(self._best * self.share_s / self.request_bytes)
-        return max(MIN_WORKERS, min(need, share, self.maximum))
+        return max(MIN_WORKERS, min(need, self._share_most(self._best), self.maximum))
 
     def _step_up(self, factor: float, at_least: int) -> int:
         """The next count up: never past the memory bound, nor (with `request_bytes`) past the count at which
         each request's share of the measured rate would take longer than `share_s` to send one request."""
         most = self.maximum
         if self.request_bytes and self._last_rate:
-            most = min(most, max(self.limit, MIN_WORKERS, int(self._last_rate * self.share_s / self.request_bytes)))
+            most = min(most, max(self.limit, MIN_WORKERS, self._share_most(self._last_rate)))
         return min(most, max(self.limit + at_least, int(self.limit * factor)))
+
+    def _share_most(self, rate: float) -> int:
+        """The share rule (SHARE_S): the most requests for which each one's share of `rate` still sends a
+        request within `share_s`."""
+        return int(rate * self.share_s / self.request_bytes) if self.request_bytes else self.maximum
 
     def _change(self, new: int, *, keep_previous: bool = False) -> int:
         if not keep_previous:

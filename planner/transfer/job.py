@@ -253,8 +253,8 @@ class _Transfer:
                         stop=self.stop)
         coordinator = Coordinator(
             self.journal, plan, tasks=tasks, results=results, gate=gate,
-            tuner=None if opts.workers else Tuner(start_workers, max_workers, request_bytes=_request_bytes(mean_file),
-                                                        rtt_ms=rtt_ms),
+            tuner=None if opts.workers else Tuner(start_workers, max_workers,
+                                                  request_bytes=_request_bytes(mean_file), rtt_ms=rtt_ms),
             network=network,
             telemetry=Telemetry(clock, clock.now().timestamp()), clock=clock, stop=self.stop, ui=self.ui,
             max_attempts=opts.max_attempts, cap_at=_cap_at(timetable, throttle, pacer),
