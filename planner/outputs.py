@@ -97,7 +97,7 @@ class OwnOutputs:
     def __init__(self, report_paths: Iterable[Path | str] = ()) -> None:
         self._dirs = [(_resolved(journal_home()), "mdplan's state folder (job journals)"),
                       (_resolved(default_report_dir()), "mdplan's reports folder")]
-        self._files: set[Path] = set()
+        files: set[Path] = set()
         self._folders: dict[str, tuple[str, str | None]] = {}  # a folder as walked -> (resolved, why)
         for p in report_paths:
             try:
@@ -106,8 +106,8 @@ class OwnOutputs:
                     self._dirs.append((r, "mdplan's reports folder"))
             except (OSError, ValueError):  # a path the system cannot hold (NUL, too long): the writer says so
                 continue
-            self._files.update({r, r.with_suffix(".csv"), r.with_suffix(".html")})
-        self._file_keys = {os.path.normcase(str(f)) for f in self._files}
+            files.update({r, r.with_suffix(".csv"), r.with_suffix(".html")})
+        self._file_keys = {os.path.normcase(str(f)) for f in files}  # compared as the OS compares names
         self._dir_keys: dict[str, str] = {}
         for folder, why in reversed(self._dirs):  # the first folder's phrase wins, as in the walk up
             self._dir_keys[os.path.normcase(str(folder))] = why
@@ -127,7 +127,7 @@ class OwnOutputs:
         return self._dir_keys.get(r, in_folder)
 
     def _reason_resolved(self, r: Path) -> str | None:
-        return "an mdplan report" if r in self._files else self._in_folder(r)
+        return "an mdplan report" if os.path.normcase(str(r)) in self._file_keys else self._in_folder(r)
 
     def _in_folder(self, r: Path) -> str | None:
         for folder, why in self._dirs:
