@@ -17,10 +17,13 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from benchmarks.lab import Link
 from benchmarks.runner import REPO, Context, OutOfTime, Skip
+
+if TYPE_CHECKING:
+    from planner.emulator import Azurite
 
 MDPLAN = REPO / ".venv" / "bin" / "mdplan"
 
@@ -157,16 +160,15 @@ class LabStorage:
         self.azurite = self._start()
         self.port = link.expose(10000, target_host=link.ns_ip, stats=stats)
 
-    def _start(self):  # noqa: ANN202
+    def _start(self) -> Azurite:
         from planner.emulator import Azurite
 
         return Azurite.start(host=self.link.ns_ip, port=10000, location=None, command_prefix=self.link.command_prefix)
 
     def restart(self) -> None:
-        """A fresh, empty emulator behind the same proxy: in memory, Azurite's work a request grows with what it
-        holds (its node process went from 44% to 73% of a core over a 7,200-file upload) and stays grown after
-        a container is deleted (rclone after mdplan's 2.5 GB: 55.9% and 75.5% of the ceiling, 95% on a fresh
-        one), so each tool of a comparison starts from an empty one."""
+        """A fresh, empty emulator behind the same proxy, so each tool of a comparison starts from an empty one:
+        in memory, Azurite's work a request grows with what it holds (its node process went from 44% to 73% of
+        a core over a 7,200-file upload) and stays grown after a container is deleted."""
         self.azurite.stop()
         self.azurite = self._start()
 
